@@ -1,0 +1,391 @@
+"""``compute_activation_maps``: each image's significant activation maps,
+its prediction and a whole-image heatmap, streamed into FiftyOne fields."""
+
+import hashlib
+import os
+import json
+import logging
+import time
+from datetime import datetime, timezone
+
+import numpy as np
+import torch
+from bson import ObjectId
+from pymongo import UpdateOne
+
+import fiftyone as fo
+import fiftyone.core.utils as fou
+from fiftyone import ViewField as F
+
+from . import contributions as C
+from .engine import LayerGradientEngine
+from .images import ImageLoadError, load_rgb_image
+from .models import resolve_model
+from .runs import register_run, save_run_results
+from .storage import check_field_name, check_image_collection, declare_map_schema
+
+logger = logging.getLogger(__name__)
+
+MAPS_RUN_TYPE = "activation_maps"
+
+
+def default_field_names(maps_field):
+    """The prediction, heatmap and error fields that go with ``maps_field``
+    (``actmap_prediction``/``actmap_heatmap`` for the default ``actmaps``)."""
+    stem = "actmap" if maps_field == "actmaps" else maps_field
+    return {
+        "prediction_field": f"{stem}_prediction",
+        "heatmap_field": f"{stem}_heatmap",
+        "error_field": f"{maps_field}_error",
+    }
+
+
+def compute_activation_maps(
+    samples,
+    model,
+    layer=None,
+    maps_field="actmaps",
+    top_k=5,
+    cumulative_share=None,
+    batch_size=16,
+    device=None,
+    skip_existing=True,
+    overwrite=False,
+    target_field=None,
+    weights=None,
+    classes=None,
+    transforms=None,
+    image_size=None,
+    prediction_field=None,
+    heatmap_field=None,
+    region_threshold=0.5,
+    store_descriptors=True,
+    num_workers=None,
+    progress=None,
+):
+    """Compute the significant activation maps of every image in ``samples``.
+
+    For each image the model's prediction is stored in ``prediction_field``;
+    for the target class (the prediction, or ``target_field``'s label where
+    present) each channel of ``layer`` gets its contribution to the target
+    logit (see :mod:`fiftyone_plugin.contributions`), and the ``top_k``
+    channels with the largest positive contributions (stopping early once
+    ``cumulative_share`` of the positive contribution is reached) become
+    ``fo.Detection`` maps in ``maps_field``. The sum of all positive
+    per-position contributions becomes the ``fo.Heatmap`` in
+    ``heatmap_field``.
+
+    Each map has: ``layer``, ``channel``, ``rank`` (1 = largest),
+    ``contribution``, ``share`` (fraction of the positive contribution),
+    ``target`` (the class explained), ``bounding_box`` and ``mask`` (the
+    region around the peak where the map is at least ``region_threshold`` of
+    its peak), ``peak`` ``[x, y]``, ``heatmap`` (the soft map over the whole
+    image at the layer's resolution, uint8) and ``descriptor`` (float16).
+
+    Samples whose file cannot be used get a message in ``{maps_field}_error``
+    and are skipped; the run goes on. The work is streamed in batches, so
+    memory does not grow with the collection, and results are written after
+    every batch, so an interrupted run resumes where it stopped.
+
+    Parameters
+    ----------
+    samples : fiftyone.core.collections.SampleCollection
+        an image dataset or view.
+    model : torch.nn.Module, str or fiftyone.utils.torch.TorchImageModel
+        see :func:`fiftyone_plugin.models.resolve_model`.
+    layer : str, optional
+        name of a convolutional module; default the end of the trunk.
+    maps_field : str
+    top_k : int
+    cumulative_share : float, optional
+    batch_size : int
+    device : str, optional
+        ``"cpu"``, ``"cuda"``, ...; default CUDA when available.
+    skip_existing : bool
+        skip samples already computed with this exact configuration.
+    overwrite : bool
+        recompute every sample.
+    target_field : str, optional
+        a ``fo.Classification`` field whose label is explained instead of the
+        prediction (where the label is a known class).
+    weights, classes, transforms, image_size
+        see :func:`fiftyone_plugin.models.resolve_model`.
+    prediction_field, heatmap_field : str, optional
+        default :func:`default_field_names`.
+    region_threshold : float
+    store_descriptors : bool
+        keep each map's descriptor (needed by
+        :func:`compute_map_visualization`).
+    num_workers : int, optional
+        image-decoding worker processes; default from the CPU count.
+    progress : bool or callable, optional
+        a progress bar, or a callback as in FiftyOne (receives the bar).
+
+    Returns
+    -------
+    dict
+        ``{"run_key", "layer", "processed", "skipped", "failed", "num_maps",
+        "seconds"}``.
+    """
+    check_image_collection(samples)
+    check_field_name(maps_field, "maps_field")
+    if not 0 < region_threshold < 1:
+        raise ValueError(f"region_threshold must be in (0, 1); got {region_threshold}")
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+    if target_field is not None and target_field not in samples.get_field_schema():
+        raise ValueError(f"samples have no field {target_field!r}")
+    C.select_top_maps(torch.zeros(1, 1), top_k, cumulative_share)  # validates
+
+    fields = default_field_names(maps_field)
+    fields["prediction_field"] = prediction_field or fields["prediction_field"]
+    fields["heatmap_field"] = heatmap_field or fields["heatmap_field"]
+    for name, value in fields.items():
+        check_field_name(value, name)
+
+    # Everything that can fail on the model fails here, before any write.
+    spec = resolve_model(
+        model, weights=weights, classes=classes, transforms=transforms, image_size=image_size
+    )
+    engine = LayerGradientEngine(spec, layer=layer, device=device)
+
+    config = {
+        "model": spec.name,
+        "model_fingerprint": spec.fingerprint,
+        "layer": engine.layer_name,
+        "top_k": int(top_k),
+        "cumulative_share": cumulative_share,
+        "target_field": target_field,
+        "region_threshold": float(region_threshold),
+        "store_descriptors": bool(store_descriptors),
+        "maps_field": maps_field,
+        **fields,
+    }
+    config_hash = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+
+    dataset = samples._dataset
+    declare_map_schema(dataset, maps_field, fields)
+
+    todo = samples
+    if skip_existing and not overwrite:
+        todo = samples.match(F(f"{maps_field}.config_hash") != config_hash)
+    columns = ["id", "filepath"] + ([f"{target_field}.label"] if target_field else [])
+    values = todo.values(columns)
+    ids, paths = values[0], values[1]
+    target_labels = values[2] if target_field else [None] * len(ids)
+    skipped = len(samples) - len(ids) if skip_existing and not overwrite else 0
+
+    run_key = maps_field
+    register_run(
+        samples,
+        run_key,
+        MAPS_RUN_TYPE,
+        dict(config, config_hash=config_hash, classes=spec.classes,
+             feature_shape=list(engine.feature_shape)),
+    )
+
+    writer = _MapWriter(dataset, maps_field, fields, config_hash, engine.layer_name, spec)
+    started = time.perf_counter()
+    collection = dataset._sample_collection
+    loader = _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers)
+
+    with fou.ProgressBar(total=len(ids), progress=progress) as pbar:
+        for batch in loader:
+            ops = writer.error_ops(batch["failures"])
+            if batch["ids"]:
+                targets = batch["targets"].to(engine.device)
+                for chunk in _same_shape_chunks(batch["images"]):
+                    images = torch.stack([batch["images"][i] for i in chunk]).to(engine.device)
+                    result = engine.run(images, targets[chunk])
+                    ops.extend(
+                        writer.map_ops(
+                            [batch["ids"][i] for i in chunk],
+                            result,
+                            top_k=top_k,
+                            cumulative_share=cumulative_share,
+                            region_threshold=region_threshold,
+                            store_descriptors=store_descriptors,
+                        )
+                    )
+            if ops:
+                collection.bulk_write(ops, ordered=False)
+            pbar.update(len(batch["ids"]) + len(batch["failures"]))
+
+    seconds = time.perf_counter() - started
+    summary = {
+        "run_key": run_key,
+        "layer": engine.layer_name,
+        "processed": writer.processed,
+        "skipped": skipped,
+        "failed": writer.failed,
+        "num_maps": writer.num_maps,
+        "seconds": round(seconds, 3),
+    }
+    save_run_results(samples, run_key, summary)
+    if writer.failed:
+        logger.warning(
+            "%d sample(s) could not be processed; see the %r field",
+            writer.failed,
+            fields["error_field"],
+        )
+    return summary
+
+
+class _ImageSet(torch.utils.data.Dataset):
+    """Decodes and preprocesses one image per item; failures become values,
+    not exceptions, so one bad file never stops a worker."""
+
+    def __init__(self, ids, paths, targets, transforms, target_size):
+        self.ids, self.paths, self.targets = ids, paths, targets
+        self.transforms, self.target_size = transforms, target_size
+
+    def __len__(self):
+        return len(self.ids)
+
+    def __getitem__(self, index):
+        sample_id = self.ids[index]
+        try:
+            image = load_rgb_image(self.paths[index], target_size=self.target_size)
+            tensor = self.transforms(image)
+            if not isinstance(tensor, torch.Tensor) or tensor.dim() != 3:
+                raise ImageLoadError("preprocessing did not give a (3, H, W) tensor")
+            return sample_id, tensor, self.targets[index], None
+        except ImageLoadError as e:
+            return sample_id, None, None, str(e)
+        except Exception as e:  # a transform failing on one odd image
+            return sample_id, None, None, f"cannot preprocess image: {type(e).__name__}: {e}"
+
+
+def _collate(items):
+    good = [it for it in items if it[3] is None]
+    return {
+        "ids": [it[0] for it in good],
+        "images": [it[1] for it in good],
+        "targets": torch.tensor([it[2] for it in good], dtype=torch.long),
+        "failures": [(it[0], it[3]) for it in items if it[3] is not None],
+    }
+
+
+def _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers):
+    targets = [
+        (-1 if label is None else (spec.class_index(label) if spec.class_index(label) is not None else -1))
+        for label in target_labels
+    ]
+    if num_workers is None:
+        cpus = os.cpu_count() or 1
+        num_workers = 0 if cpus <= 2 else min(8, cpus // 2)
+    size = max(engine.feature_shape[1:]) * 64  # generous draft size for JPEGs
+    return torch.utils.data.DataLoader(
+        _ImageSet(ids, paths, targets, engine.spec.transforms, size),
+        batch_size=int(batch_size),
+        shuffle=False,
+        num_workers=num_workers,
+        collate_fn=_collate,
+        pin_memory=engine.device.type == "cuda",
+    )
+
+
+def _same_shape_chunks(images):
+    """Indices grouped by tensor shape: a model's own transforms may keep
+    aspect ratios, and only same-shaped images can share a batch."""
+    groups = {}
+    for i, image in enumerate(images):
+        groups.setdefault(tuple(image.shape), []).append(i)
+    return list(groups.values())
+
+
+class _MapWriter:
+    """Turns engine results into MongoDB update operations."""
+
+    def __init__(self, dataset, maps_field, fields, config_hash, layer_name, spec):
+        self.maps_field = maps_field
+        self.fields = fields
+        self.config_hash = config_hash
+        self.layer_name = layer_name
+        self.spec = spec
+        self.processed = self.failed = self.num_maps = 0
+
+    def error_ops(self, failures):
+        now = datetime.now(timezone.utc)
+        self.failed += len(failures)
+        # existing maps stay: a file that went missing must not erase names
+        return [
+            UpdateOne(
+                {"_id": ObjectId(sample_id)},
+                {"$set": {self.fields["error_field"]: message, "last_modified_at": now}},
+            )
+            for sample_id, message in failures
+        ]
+
+    def map_ops(self, ids, result, top_k, cumulative_share, region_threshold, store_descriptors):
+        acts, grads = result.activations, result.gradients
+        contributions = C.channel_contributions(acts, grads)
+        top = C.select_top_maps(contributions, top_k, cumulative_share)
+        heat = C.map_heatmaps(acts, grads, top.channels)
+        up = C.upsample_maps(heat).cpu().numpy()
+        heat_q = C.quantize(heat).cpu().numpy()
+        descriptors = (
+            C.map_descriptors(acts, heat).half().cpu().numpy() if store_descriptors else None
+        )
+        whole = C.quantize(C.sample_heatmap(acts, grads)).cpu().numpy()
+        probs = torch.softmax(result.logits.float(), dim=1)
+        confidence, predicted = probs.max(dim=1)
+
+        channels = top.channels.cpu().numpy()
+        values = top.contributions.cpu().numpy()
+        shares = top.shares.cpu().numpy()
+        keep = top.keep.cpu().numpy()
+        targets = result.targets.cpu().numpy()
+        predicted = predicted.cpu().numpy()
+        confidence = confidence.cpu().numpy()
+
+        now = datetime.now(timezone.utc)
+        ops = []
+        for b, sample_id in enumerate(ids):
+            target_name = self.spec.class_name(int(targets[b]))
+            detections = []
+            for j in np.flatnonzero(keep[b]):
+                region = C.map_region(up[b, j], region_threshold)
+                if region is None:
+                    continue
+                box, mask, peak = region
+                attrs = dict(
+                    label=f"ch{int(channels[b, j])}",
+                    bounding_box=box,
+                    mask=mask,
+                    layer=self.layer_name,
+                    channel=int(channels[b, j]),
+                    rank=len(detections) + 1,
+                    contribution=float(values[b, j]),
+                    share=float(shares[b, j]),
+                    target=target_name,
+                    peak=peak,
+                    heatmap=heat_q[b, j],
+                )
+                if descriptors is not None:
+                    attrs["descriptor"] = descriptors[b, j]
+                detections.append(fo.Detection(**attrs))
+
+            maps = fo.Detections(detections=detections, config_hash=self.config_hash)
+            prediction = fo.Classification(
+                label=self.spec.class_name(int(predicted[b])),
+                confidence=float(confidence[b]),
+            )
+            heatmap = fo.Heatmap(map=whole[b], range=[0, 255])
+            ops.append(
+                UpdateOne(
+                    {"_id": ObjectId(sample_id)},
+                    {
+                        "$set": {
+                            self.maps_field: maps.to_dict(),
+                            self.fields["prediction_field"]: prediction.to_dict(),
+                            self.fields["heatmap_field"]: heatmap.to_dict(),
+                            self.fields["error_field"]: None,
+                            "last_modified_at": now,
+                        }
+                    },
+                )
+            )
+            self.num_maps += len(detections)
+        self.processed += len(ids)
+        return ops
