@@ -123,10 +123,15 @@ class LayerGradientEngine:
         captured = {}
 
         def hook(_module, _inputs, output):
-            if not isinstance(output, torch.Tensor) or output.dim() != 4:
+            if (
+                not isinstance(output, torch.Tensor)
+                or output.dim() != 4
+                or output.shape[2] * output.shape[3] < 2
+            ):
                 raise ValueError(
                     f"layer {self.layer_name!r} is not convolutional: its "
-                    f"output is {_describe(output)}, not a (N, C, h, w) map"
+                    f"output is {_describe(output)}, not a (N, C, h, w) map "
+                    "with spatial extent"
                 )
             leaf = output.detach().requires_grad_(True)
             captured["activations"] = leaf

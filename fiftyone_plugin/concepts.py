@@ -1,0 +1,471 @@
+"""The concept store: per map, per annotator, at most one concept name.
+
+An annotator's concept for a map lives in the map's attribute
+``concept_<annotator>`` (``actmaps.detections.concept_alice``), so the App can
+filter, colour and lasso by it natively. Every write is a single MongoDB
+``update_many`` with array filters that touches only that attribute of the
+chosen maps: no sample is read, modified and saved back, so two annotators
+(or two tabs) writing at once lose nothing, and 10,000 maps are named in one
+round trip.
+"""
+
+import json
+import re
+import unicodedata
+from datetime import datetime, timezone
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+import fiftyone as fo
+
+from .storage import maps_field_of
+
+MAX_NAME_LENGTH = 100
+
+# Recorded when an annotator looked at a map and found no recognisable
+# concept: it counts as "seen", unlike a map nobody named.
+NOT_NAMEABLE = "__not_nameable__"
+
+EXPORT_FORMAT = "interactive-naming/concepts"
+EXPORT_VERSION = 1
+
+_ANNOTATOR = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_CONCEPT_PREFIX = "concept_"
+# MongoDB limits the size of one command; large id lists are sent in chunks
+_CHUNK = 50_000
+
+
+def validate_annotator(annotator):
+    """Annotator ids become part of a field name, so they are identifiers."""
+    if not isinstance(annotator, str) or not _ANNOTATOR.match(annotator):
+        raise ValueError(
+            "annotator must start with a letter and contain only letters, "
+            f"digits and underscores (at most 64); got {annotator!r}"
+        )
+    return annotator
+
+
+def validate_concept_name(name):
+    """Return the trimmed name, or raise ``ValueError`` saying what is wrong.
+
+    Names are free Unicode text, trimmed, non-empty, at most 100 characters
+    and without control characters. :data:`NOT_NAMEABLE` is accepted; other
+    names starting with ``__`` are reserved.
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"a concept name must be text; got {type(name).__name__}")
+    trimmed = unicodedata.normalize("NFC", name).strip()
+    if not trimmed:
+        raise ValueError("a concept name cannot be empty")
+    if len(trimmed) > MAX_NAME_LENGTH:
+        raise ValueError(
+            f"a concept name can have at most {MAX_NAME_LENGTH} characters; "
+            f"this one has {len(trimmed)}"
+        )
+    if any(unicodedata.category(ch) == "Cc" for ch in trimmed):
+        raise ValueError("a concept name cannot contain control characters")
+    if trimmed.startswith("__") and trimmed != NOT_NAMEABLE:
+        raise ValueError("concept names starting with '__' are reserved")
+    return trimmed
+
+
+def concept_field(annotator, maps_field="actmaps"):
+    """The path of ``annotator``'s concept attribute on the maps."""
+    return f"{maps_field}.detections.{_CONCEPT_PREFIX}{validate_annotator(annotator)}"
+
+
+def _attribute(annotator):
+    return _CONCEPT_PREFIX + annotator
+
+
+def _to_object_ids(map_ids):
+    if isinstance(map_ids, str):
+        map_ids = [map_ids]
+    oids, bad = [], []
+    for map_id in dict.fromkeys(map_ids):  # dedupe, keep order
+        try:
+            oids.append(ObjectId(map_id))
+        except (InvalidId, TypeError):
+            bad.append(map_id)
+    if bad:
+        raise ValueError(f"malformed map ids: {_preview(bad)}")
+    return oids
+
+
+def _preview(items, limit=10):
+    items = [str(i) for i in items]
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
+
+
+def _chunks(items, size=_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _current_assignments(dataset, maps_field, oids, attribute):
+    """``{map_id: concept or None}`` for the given maps that exist."""
+    found = {}
+    collection = dataset._sample_collection
+    path = f"{maps_field}.detections"
+    for chunk in _chunks(oids):
+        pipeline = [
+            {"$match": {f"{path}._id": {"$in": chunk}}},
+            {"$project": {"m": f"${path}"}},
+            {"$unwind": "$m"},
+            {"$match": {"m._id": {"$in": chunk}}},
+            {"$project": {"_id": "$m._id", "c": f"$m.{attribute}"}},
+        ]
+        for row in collection.aggregate(pipeline):
+            found[row["_id"]] = row.get("c")
+    return found
+
+
+def _declare(dataset, maps_field, annotator):
+    path = concept_field(annotator, maps_field)
+    if dataset.get_field(path) is None:
+        dataset.add_sample_field(path, fo.StringField)
+
+
+def _write(dataset, maps_field, attribute, match, array_filter, concept):
+    """One ``update_many``: set (or unset) ``attribute`` on the maps selected
+    by ``array_filter`` in the samples selected by ``match``."""
+    target = f"{maps_field}.detections.$[d].{attribute}"
+    now = datetime.now(timezone.utc)
+    if concept is None:
+        update = {"$unset": {target: ""}, "$set": {"last_modified_at": now}}
+    else:
+        update = {"$set": {target: concept, "last_modified_at": now}}
+    dataset._sample_collection.update_many(
+        match, update, array_filters=[{f"d.{k}": v for k, v in array_filter.items()}]
+    )
+
+
+def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
+    """Name maps: give every map in ``map_ids`` the concept ``concept`` in
+    ``annotator``'s namespace (``None`` clears their names).
+
+    Parameters
+    ----------
+    samples : SampleCollection
+        the dataset (or any view of it) holding the maps.
+    map_ids : str or iterable of str
+        label ids of maps in ``maps_field``.
+    concept : str or None
+        validated by :func:`validate_concept_name`;
+        :data:`NOT_NAMEABLE` records "no recognisable concept".
+    annotator : str
+    maps_field : str
+
+    Returns
+    -------
+    dict
+        ``{"assigned": n, "previous": {map_id: old concept or None}}``; the
+        previous names are what an undo needs.
+
+    Raises
+    ------
+    ValueError
+        for a bad name or annotator, or map ids that do not exist (listed);
+        nothing is written then.
+    """
+    validate_annotator(annotator)
+    if concept is not None:
+        concept = validate_concept_name(concept)
+    maps_field_of(samples, maps_field)
+    dataset = samples._dataset
+    oids = _to_object_ids(map_ids)
+    attribute = _attribute(annotator)
+
+    previous = _current_assignments(dataset, maps_field, oids, attribute)
+    missing = [str(o) for o in oids if o not in previous]
+    if missing:
+        raise ValueError(
+            f"{len(missing)} map id(s) not found in {maps_field!r}: "
+            f"{_preview(missing)}; nothing was assigned"
+        )
+
+    if concept is not None:
+        _declare(dataset, maps_field, annotator)
+    for chunk in _chunks(oids):
+        _write(
+            dataset,
+            maps_field,
+            attribute,
+            {f"{maps_field}.detections._id": {"$in": chunk}},
+            {"_id": {"$in": chunk}},
+            concept,
+        )
+    return {
+        "assigned": len(oids),
+        "previous": {str(k): v for k, v in previous.items()},
+    }
+
+
+def restore_assignments(samples, previous, annotator, maps_field="actmaps"):
+    """Undo: put back the names in ``previous`` (as returned by
+    :func:`assign_concept`), one write per distinct old name."""
+    by_name = {}
+    for map_id, name in previous.items():
+        by_name.setdefault(name, []).append(map_id)
+    for name, ids in by_name.items():
+        assign_concept(samples, ids, name, annotator, maps_field=maps_field)
+    return sum(len(ids) for ids in by_name.values())
+
+
+def list_annotators(samples, maps_field="actmaps"):
+    """Annotators who have named maps in ``maps_field``."""
+    maps_field_of(samples, maps_field)
+    prefix = f"{maps_field}.detections.{_CONCEPT_PREFIX}"
+    schema = samples.get_field_schema(flat=True)
+    return sorted(path[len(prefix) :] for path in schema if path.startswith(prefix))
+
+
+def list_concepts(samples, annotator=None, maps_field="actmaps"):
+    """Concept -> number of maps, most frequent first.
+
+    With ``annotator``, returns ``{concept: count}`` for that annotator (an
+    empty dict if they named nothing); without, ``{annotator: {concept:
+    count}}`` for all. :data:`NOT_NAMEABLE` is counted like a concept.
+    """
+    if annotator is not None:
+        validate_annotator(annotator)
+        annotators = [annotator]
+    else:
+        annotators = list_annotators(samples, maps_field)
+    known = set(list_annotators(samples, maps_field))
+    queried = [a for a in annotators if a in known]
+    results = samples.aggregate(
+        [fo.CountValues(concept_field(a, maps_field)) for a in queried]
+    ) if queried else []
+    counts = {a: {} for a in annotators}
+    for a, values in zip(queried, results):
+        pairs = [(k, v) for k, v in values.items() if k is not None]
+        counts[a] = dict(sorted(pairs, key=lambda kv: (-kv[1], kv[0])))
+    return counts[annotator] if annotator is not None else counts
+
+
+def _existing_names(samples, annotator, maps_field):
+    return list_concepts(samples._dataset, annotator, maps_field)
+
+
+def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
+    """Rename ``annotator``'s concept ``old`` to ``new`` (which must not
+    exist yet; use :func:`merge_concepts` to join two). Returns the number of
+    maps renamed."""
+    validate_annotator(annotator)
+    old, new = validate_concept_name(old), validate_concept_name(new)
+    names = _existing_names(samples, annotator, maps_field)
+    if old not in names:
+        raise ValueError(f"{annotator} has no concept {old!r}")
+    if new == old:
+        return 0
+    if new in names:
+        raise ValueError(
+            f"{annotator} already has a concept {new!r}; use merge_concepts to join them"
+        )
+    _rewrite(samples._dataset, maps_field, annotator, [old], new)
+    return names[old]
+
+
+def merge_concepts(samples, annotator, concepts, into, maps_field="actmaps"):
+    """Give all maps of ``concepts`` the name ``into`` (new or existing).
+    Returns the number of maps whose name changed."""
+    validate_annotator(annotator)
+    if isinstance(concepts, str):
+        concepts = [concepts]
+    concepts = [validate_concept_name(c) for c in concepts]
+    into = validate_concept_name(into)
+    names = _existing_names(samples, annotator, maps_field)
+    unknown = [c for c in concepts if c not in names]
+    if unknown:
+        raise ValueError(f"{annotator} has no concept(s) {unknown}")
+    sources = [c for c in dict.fromkeys(concepts) if c != into]
+    if not sources:
+        return 0
+    _rewrite(samples._dataset, maps_field, annotator, sources, into)
+    return sum(names[c] for c in sources)
+
+
+def delete_concept(samples, annotator, concept, maps_field="actmaps"):
+    """Remove ``annotator``'s concept: its maps become unnamed. Returns the
+    number of maps affected."""
+    validate_annotator(annotator)
+    concept = validate_concept_name(concept)
+    names = _existing_names(samples, annotator, maps_field)
+    if concept not in names:
+        raise ValueError(f"{annotator} has no concept {concept!r}")
+    _rewrite(samples._dataset, maps_field, annotator, [concept], None)
+    return names[concept]
+
+
+def _rewrite(dataset, maps_field, annotator, sources, target):
+    attribute = _attribute(annotator)
+    if target is not None:
+        _declare(dataset, maps_field, annotator)
+    _write(
+        dataset,
+        maps_field,
+        attribute,
+        {f"{maps_field}.detections.{attribute}": {"$in": sources}},
+        {attribute: {"$in": sources}},
+        target,
+    )
+
+
+def _all_maps(dataset, maps_field, annotators):
+    """Every map with its sample, file, layer, channel and names."""
+    path = f"{maps_field}.detections"
+    project = {
+        "_id": 0,
+        "map_id": "$m._id",
+        "sample_id": "$_id",
+        "filepath": "$filepath",
+        "layer": "$m.layer",
+        "channel": "$m.channel",
+    }
+    for a in annotators:
+        project[a] = f"$m.{_attribute(a)}"
+    pipeline = [
+        {"$match": {path: {"$exists": True}}},
+        {"$project": {"filepath": 1, "m": f"${path}"}},
+        {"$unwind": "$m"},
+        {"$project": project},
+    ]
+    return dataset._sample_collection.aggregate(pipeline, allowDiskUse=True)
+
+
+def export_concepts(samples, path=None, maps_field="actmaps", annotators=None):
+    """Write every concept assignment to JSON (and return the document).
+
+    Format (``"format": "interactive-naming/concepts"``, ``"version": 1``)::
+
+        {"format": ..., "version": 1, "dataset": name, "maps_field": ...,
+         "exported_at": ISO time, "annotators": [...],
+         "assignments": [{"annotator", "concept", "map_id", "sample_id",
+                          "filepath", "layer", "channel"}, ...]}
+
+    ``layer``/``channel`` and ``filepath`` let :func:`import_concepts` place
+    names on maps that were recomputed (new ids) or on a rebuilt dataset.
+    """
+    maps_field_of(samples, maps_field)
+    annotators = annotators or list_annotators(samples, maps_field)
+    for a in annotators:
+        validate_annotator(a)
+    sample_ids = set(samples.values("_id"))
+    assignments = []
+    for row in _all_maps(samples._dataset, maps_field, annotators):
+        if row["sample_id"] not in sample_ids:
+            continue
+        for a in annotators:
+            if row.get(a) is not None:
+                assignments.append(
+                    {
+                        "annotator": a,
+                        "concept": row[a],
+                        "map_id": str(row["map_id"]),
+                        "sample_id": str(row["sample_id"]),
+                        "filepath": row["filepath"],
+                        "layer": row.get("layer"),
+                        "channel": row.get("channel"),
+                    }
+                )
+    document = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "dataset": samples._dataset.name,
+        "maps_field": maps_field,
+        "exported_at": datetime.now(timezone.utc).isoformat(),
+        "annotators": list(annotators),
+        "assignments": assignments,
+    }
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(document, f, ensure_ascii=False, indent=1)
+    return document
+
+
+def import_concepts(samples, path_or_document, maps_field="actmaps", annotators=None):
+    """Apply assignments exported by :func:`export_concepts`.
+
+    Each assignment is placed on the map with the same id; failing that, on
+    the map of the same sample (by id, then by filepath) with the same
+    ``layer`` and ``channel`` -- which is how names survive recomputed maps or
+    a rebuilt dataset. Existing names for the same annotator and map are
+    replaced.
+
+    Returns
+    -------
+    dict
+        ``{"assigned": n, "by_id": n, "by_position": n, "unplaced": [...],
+        "invalid": [...]}``; ``unplaced`` lists assignments whose map could
+        not be found, ``invalid`` those with a bad annotator or name.
+    """
+    document = path_or_document
+    if not isinstance(document, dict):
+        with open(path_or_document, encoding="utf-8") as f:
+            try:
+                document = json.load(f)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"not a JSON file: {e}") from None
+    if document.get("format") != EXPORT_FORMAT:
+        raise ValueError(f"not an {EXPORT_FORMAT!r} document")
+    if document.get("version") != EXPORT_VERSION:
+        raise ValueError(f"unsupported version {document.get('version')!r}")
+    rows = document.get("assignments")
+    if not isinstance(rows, list):
+        raise ValueError("document has no 'assignments' list")
+    maps_field_of(samples, maps_field)
+
+    invalid, valid = [], []
+    for row in rows:
+        try:
+            annotator = validate_annotator(row["annotator"])
+            concept = validate_concept_name(row["concept"])
+        except (ValueError, KeyError, TypeError) as e:
+            invalid.append({"assignment": row, "error": str(e)})
+            continue
+        if annotators and annotator not in annotators:
+            continue
+        valid.append((row, annotator, concept))
+
+    by_id, by_sample, by_path = {}, {}, {}
+    sample_ids = set(str(i) for i in samples.values("_id"))
+    for m in _all_maps(samples._dataset, maps_field, []):
+        sid = str(m["sample_id"])
+        if sid not in sample_ids:
+            continue
+        map_id = str(m["map_id"])
+        by_id[map_id] = map_id
+        key = (m.get("layer"), m.get("channel"))
+        by_sample[(sid,) + key] = map_id
+        by_path[(m["filepath"],) + key] = map_id
+
+    groups, unplaced = {}, []
+    placed_by_id = placed_by_position = 0
+    for row, annotator, concept in valid:
+        key = (row.get("layer"), row.get("channel"))
+        target = by_id.get(str(row.get("map_id")))
+        if target is not None:
+            placed_by_id += 1
+        else:
+            target = by_sample.get((str(row.get("sample_id")),) + key) or by_path.get(
+                (row.get("filepath"),) + key
+            )
+            if target is None:
+                unplaced.append(row)
+                continue
+            placed_by_position += 1
+        groups.setdefault((annotator, concept), []).append(target)
+
+    for (annotator, concept), ids in groups.items():
+        assign_concept(samples, ids, concept, annotator, maps_field=maps_field)
+
+    return {
+        "assigned": placed_by_id + placed_by_position,
+        "by_id": placed_by_id,
+        "by_position": placed_by_position,
+        "unplaced": unplaced,
+        "invalid": invalid,
+    }

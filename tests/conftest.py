@@ -1,0 +1,75 @@
+"""Test session set-up: a private mongod and FiftyOne settings that never
+touch a user's data. This runs before any test module imports fiftyone."""
+
+import atexit
+import os
+import shutil
+import tempfile
+
+from fiftyone_plugin.mongod import PrivateMongod
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+_workdir = tempfile.mkdtemp(prefix="in-tests-")
+_mongod = PrivateMongod(dbpath=os.path.join(_workdir, "db")).start()
+atexit.register(shutil.rmtree, _workdir, ignore_errors=True)
+atexit.register(_mongod.stop)
+
+# FiftyOne finds plugins in directories below FIFTYONE_PLUGINS_DIR
+_plugins_dir = os.path.join(_workdir, "plugins")
+os.makedirs(_plugins_dir)
+os.symlink(REPO_ROOT, os.path.join(_plugins_dir, "interactive-naming"))
+
+os.environ.update(_mongod.environ())
+os.environ.update(
+    {
+        "FIFTYONE_PLUGINS_DIR": _plugins_dir,
+        "FIFTYONE_DEFAULT_DATASET_DIR": os.path.join(_workdir, "datasets"),
+        "FIFTYONE_DO_NOT_TRACK": "true",
+        "FIFTYONE_SHOW_PROGRESS_BARS": "false",
+        "FIFTYONE_ALLOW_LEGACY_ORCHESTRATORS": "true",
+    }
+)
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def workdir():
+    return _workdir
+
+
+@pytest.fixture(scope="session")
+def mongod():
+    return _mongod
+
+
+@pytest.fixture
+def dataset():
+    """An empty, non-persistent dataset, deleted after the test."""
+    import fiftyone as fo
+
+    ds = fo.Dataset()
+    yield ds
+    if not ds.deleted:
+        ds.delete()
+
+
+@pytest.fixture(scope="session")
+def rgb_images(workdir):
+    """Twelve small random RGB PNGs."""
+    from PIL import Image
+
+    folder = os.path.join(workdir, "rgb")
+    os.makedirs(folder, exist_ok=True)
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(12):
+        path = os.path.join(folder, f"{i:02d}.png")
+        Image.fromarray(rng.integers(0, 255, (60, 80, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
