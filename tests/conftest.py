@@ -6,7 +6,11 @@ import os
 import shutil
 import tempfile
 
+import sys
+
 from fiftyone_plugin.mongod import PrivateMongod
+
+assert "fiftyone" not in sys.modules, "fiftyone was imported before its database was set"
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -1,0 +1,22 @@
+"""The plugin's operators: thin wrappers over the ``fiftyone_plugin`` SDK."""
+
+from .compute import ComputeActivationMaps, ComputeMapLayout
+from .concepts import (
+    AssignConcept,
+    DeleteConcept,
+    ExportConcepts,
+    ImportConcepts,
+    MergeConcepts,
+    RenameConcept,
+)
+
+OPERATORS = [
+    ComputeActivationMaps,
+    ComputeMapLayout,
+    AssignConcept,
+    RenameConcept,
+    MergeConcepts,
+    DeleteConcept,
+    ExportConcepts,
+    ImportConcepts,
+]

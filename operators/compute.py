@@ -1,0 +1,150 @@
+"""Operators that compute: activation maps and their layout."""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+import fiftyone_plugin as fpl
+
+from ._common import maps_field_input, output_summary, report_progress
+
+MODEL_SOURCES = {
+    "demo": "Concept-world demo model",
+    "torchvision": "torchvision architecture + weights",
+    "zoo": "FiftyOne zoo model",
+}
+
+
+def load_model_from_params(params):
+    """The model the form describes (see ``MODEL_SOURCES``)."""
+    source = params.get("model_source", "demo")
+    if source == "demo":
+        return fpl.demo.load_model(), {}
+    if source == "torchvision":
+        return params["architecture"], {"weights": params["weights"]}
+    if source == "zoo":
+        import fiftyone.zoo as foz
+
+        return foz.load_zoo_model(params["zoo_model"]), {}
+    raise ValueError(f"unknown model source {source!r}")
+
+
+class ComputeActivationMaps(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="compute_activation_maps",
+            label="Interactive naming: compute activation maps",
+            description="Find each image's significant activation maps for its prediction",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            default_choice_to_delegated=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        ctx.target_view()  # adds the dataset / current view / selected samples choice
+
+        sources = types.RadioGroup()
+        for value, label in MODEL_SOURCES.items():
+            sources.add_choice(value, label=label)
+        inputs.enum("model_source", sources.values(), default="demo", view=sources, label="Model")
+        source = ctx.params.get("model_source", "demo")
+        if source == "torchvision":
+            inputs.str("architecture", required=True, label="Architecture", description="e.g. resnet50")
+            inputs.str(
+                "weights",
+                required=True,
+                label="Weights",
+                description="A state-dict file path, or a torchvision weights name such as ResNet50_Weights.IMAGENET1K_V2",
+            )
+        elif source == "zoo":
+            inputs.str("zoo_model", required=True, label="Zoo model", description="e.g. resnet50-imagenet-torch")
+
+        inputs.str("layer", label="Layer", description="Module name; empty = the end of the convolutional trunk")
+        inputs.int("top_k", default=5, label="Maps per image", min=1, max=64)
+        inputs.float(
+            "cumulative_share",
+            label="Cumulative share cut-off",
+            description="Optional: stop once the maps explain this fraction of the positive contribution",
+            min=0.01,
+            max=1.0,
+        )
+        inputs.str("maps_field", default="actmaps", label="Maps field")
+        inputs.int("batch_size", default=16, label="Batch size", min=1)
+        inputs.str("device", label="Device", description="cpu, cuda, ...; empty = CUDA when available")
+        inputs.bool("overwrite", default=False, label="Recompute samples that are already done")
+        return types.Property(inputs, view=types.View(label="Compute activation maps"))
+
+    def execute(self, ctx):
+        params = ctx.params
+        model, extra = load_model_from_params(params)
+        summary = fpl.compute_activation_maps(
+            ctx.target_view(),
+            model,
+            layer=params.get("layer") or None,
+            maps_field=params.get("maps_field") or "actmaps",
+            top_k=params.get("top_k", 5),
+            cumulative_share=params.get("cumulative_share") or None,
+            batch_size=params.get("batch_size", 16),
+            device=params.get("device") or None,
+            overwrite=params.get("overwrite", False),
+            progress=report_progress(ctx, "computing activation maps"),
+            **extra,
+        )
+        if not ctx.delegated:
+            ctx.ops.reload_dataset()
+        return summary
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        return types.Property(outputs, view=types.View(label="Activation maps computed"))
+
+
+class ComputeMapLayout(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="compute_map_layout",
+            label="Interactive naming: compute map layout",
+            description="Lay all maps out in 2-D (UMAP) for the Embeddings and naming panels",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        ctx.target_view()
+        maps_field_input(ctx, inputs)
+        methods = types.DropdownView()
+        for method in ("umap", "tsne", "pca"):
+            methods.add_choice(method, label=method.upper())
+        inputs.enum("method", methods.values(), default="umap", view=methods, label="Method")
+        inputs.str("brain_key", label="Brain key", description="Default: <maps field>_layout")
+        inputs.int("num_neighbors", default=15, label="UMAP neighbours", min=2)
+        inputs.float("min_dist", default=0.1, label="UMAP minimum distance", min=0.0)
+        return types.Property(inputs, view=types.View(label="Compute map layout"))
+
+    def execute(self, ctx):
+        params = ctx.params
+        kwargs = {}
+        if params.get("method", "umap") == "umap":
+            kwargs = {"num_neighbors": params.get("num_neighbors", 15), "min_dist": params.get("min_dist", 0.1)}
+        results = fpl.compute_map_visualization(
+            ctx.target_view(),
+            maps_field=params["maps_field"],
+            brain_key=params.get("brain_key") or None,
+            method=params.get("method", "umap"),
+            progress=report_progress(ctx, "laying out maps"),
+            **kwargs,
+        )
+        if not ctx.delegated:
+            ctx.ops.reload_dataset()
+        return {"brain_key": results.key, "num_maps": int(len(results.current_label_ids))}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        return types.Property(outputs, view=types.View(label="Layout computed"))

@@ -1,0 +1,182 @@
+"""The plugin's operators, executed through FiftyOne's operator machinery
+(immediate and delegated) on a real MongoDB."""
+
+import base64
+import json
+import os
+
+import pytest
+import torch
+import torchvision
+
+import fiftyone as fo
+import fiftyone.operators as foo
+from fiftyone.operators.delegated import DelegatedOperationService
+from fiftyone.operators.executor import ExecutionRunState
+
+import fiftyone_plugin as fpl
+
+PLUGIN = "@interactive-naming/interactive-naming"
+OPERATOR_NAMES = [
+    "compute_activation_maps",
+    "compute_map_layout",
+    "assign_concept",
+    "rename_concept",
+    "merge_concepts",
+    "delete_concept",
+    "export_concepts",
+    "import_concepts",
+]
+
+
+def uri(name):
+    return f"{PLUGIN}/{name}"
+
+
+@pytest.fixture(scope="module")
+def resnet_weights(workdir):
+    path = os.path.join(workdir, "op_resnet18.pth")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(num_classes=1000).state_dict(), path)
+    return path
+
+
+@pytest.fixture
+def images(dataset, rgb_images):
+    dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images[:6]])
+    return dataset
+
+
+def compute_params(weights):
+    return {
+        "model_source": "torchvision",
+        "architecture": "resnet18",
+        "weights": weights,
+        "top_k": 3,
+        "batch_size": 3,
+    }
+
+
+def test_plugin_registers_every_operator_without_errors():
+    registry = foo.OperatorRegistry()
+    assert registry.list_errors() == []
+    found = {op.uri for op in foo.list_operators()}
+    assert {uri(n) for n in OPERATOR_NAMES} <= found
+
+
+def test_compute_layout_and_name_through_operators(images, resnet_weights, workdir):
+    result = foo.execute_operator(uri("compute_activation_maps"), dataset=images, params=compute_params(resnet_weights))
+    assert result.error is None, result.error
+    assert result.result["processed"] == 6
+    assert len(images.exists("actmaps")) == 6
+
+    result = foo.execute_operator(
+        uri("compute_map_layout"),
+        dataset=images,
+        params={"maps_field": "actmaps", "num_neighbors": 5},
+    )
+    assert result.error is None, result.error
+    assert "actmaps_layout" in images.list_brain_runs()
+    ids, points = fpl.map_points(images)
+    assert len(ids) == result.result["num_maps"] == points.shape[0] > 0
+
+    # name the maps selected in the grid/modal (selected labels)
+    sample = images.first()
+    selected = [
+        {"label_id": m.id, "sample_id": sample.id, "field": "actmaps"} for m in sample.actmaps.detections
+    ]
+    result = foo.execute_operator(
+        uri("assign_concept"),
+        dataset=images,
+        selected_labels=selected,
+        params={"maps_field": "actmaps", "annotator": "alice", "scope": "selected", "action": "name", "concept": "stripes"},
+    )
+    assert result.error is None, result.error
+    assert fpl.list_concepts(images, "alice") == {"stripes": len(selected)}
+
+    # name patches selected in a patches view of the maps (e.g. after a lasso)
+    patches = images.to_patches("actmaps")
+    picked = patches.skip(len(selected)).limit(4).values("id")
+    result = foo.execute_operator(
+        uri("assign_concept"),
+        dataset=images,
+        view=patches,
+        selected=picked,
+        params={"maps_field": "actmaps", "annotator": "alice", "scope": "selected", "action": "name", "concept": "dots"},
+    )
+    assert result.error is None, result.error
+    assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "dots": 4}
+
+    # everything in the current view as "not nameable" for bob
+    result = foo.execute_operator(
+        uri("assign_concept"),
+        dataset=images,
+        view=patches.limit(2),
+        params={"maps_field": "actmaps", "annotator": "bob", "scope": "view", "action": "not_nameable"},
+    )
+    assert result.error is None, result.error
+    assert fpl.list_concepts(images, "bob") == {fpl.NOT_NAMEABLE: 2}
+
+    # a bad name is refused and changes nothing
+    with pytest.raises(Exception, match="empty"):
+        foo.execute_operator(
+            uri("assign_concept"),
+            dataset=images,
+            view=patches,
+            params={"maps_field": "actmaps", "annotator": "alice", "scope": "view", "action": "name", "concept": " "},
+        )
+    assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "dots": 4}
+
+    params = {"maps_field": "actmaps", "annotator": "alice"}
+    foo.execute_operator(uri("rename_concept"), dataset=images, params=dict(params, concept="dots", new_name="spots"))
+    assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "spots": 4}
+    foo.execute_operator(uri("merge_concepts"), dataset=images, params=dict(params, concepts=["spots", "stripes"], into="pattern"))
+    assert fpl.list_concepts(images, "alice") == {"pattern": len(selected) + 4}
+
+    path = os.path.join(workdir, "op_export.json")
+    result = foo.execute_operator(uri("export_concepts"), dataset=images, params={"maps_field": "actmaps", "path": path})
+    assert result.result["assignments"] == len(selected) + 4 + 2
+    foo.execute_operator(uri("delete_concept"), dataset=images, params=dict(params, concept="pattern"))
+    assert fpl.list_concepts(images, "alice") == {}
+
+    with open(path, "rb") as f:
+        content = base64.b64encode(f.read()).decode()
+    result = foo.execute_operator(
+        uri("import_concepts"),
+        dataset=images,
+        params={"maps_field": "actmaps", "mode": "UPLOAD", "file": {"name": "c.json", "content": content}},
+    )
+    assert result.result == {"assigned": len(selected) + 6, "unplaced": 0, "invalid": 0}
+    assert fpl.list_concepts(images, "alice") == {"pattern": len(selected) + 4}
+
+
+def test_export_without_path_triggers_a_browser_download(images, resnet_weights):
+    fpl.compute_activation_maps(images, "resnet18", weights=resnet_weights, top_k=1)
+    first = images.first().actmaps.detections[0].id
+    fpl.assign_concept(images, [first], "x", "alice")
+    result = foo.execute_operator(uri("export_concepts"), dataset=images, params={"maps_field": "actmaps"})
+    requests = json.dumps(result.executor.to_json())
+    assert "browser_download" in requests and "data:application/json;base64," in requests
+
+
+def test_delegated_compute_is_queued_then_drained_with_progress(images, resnet_weights):
+    result = foo.execute_operator(
+        uri("compute_activation_maps"),
+        dataset=images,
+        params=compute_params(resnet_weights),
+        request_delegation=True,
+    )
+    assert result.delegated
+    assert images.get_field("actmaps") is None  # nothing ran yet
+
+    service = DelegatedOperationService()
+    queued = service.list_operations(dataset_name=images.name, run_state=ExecutionRunState.QUEUED)
+    assert len(queued) == 1
+    service.execute_queued_operations(dataset_name=images.name)
+
+    (done,) = service.list_operations(dataset_name=images.name)
+    assert done.run_state == ExecutionRunState.COMPLETED, done.result
+    assert done.result.result["processed"] == 6
+    assert done.status.progress == pytest.approx(1.0)
+    assert len(images.exists("actmaps")) == 6
+    service.delete_for_dataset(images._doc.id)
