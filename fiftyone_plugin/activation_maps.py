@@ -322,7 +322,14 @@ class _MapWriter:
         contributions = C.channel_contributions(acts, grads)
         top = C.select_top_maps(contributions, top_k, cumulative_share)
         heat = C.map_heatmaps(acts, grads, top.channels)
-        up = C.upsample_maps(heat).cpu().numpy()
+        b_size, k = heat.shape[:2]
+        up = C.upsample_maps(heat)
+        grid = up.shape[-1]
+        valid, boxes, peaks, components = (
+            t.cpu().numpy() for t in C.map_regions(up.reshape(-1, grid, grid), region_threshold)
+        )
+        valid, boxes = valid.reshape(b_size, k), boxes.reshape(b_size, k, 4)
+        peaks, components = peaks.reshape(b_size, k, 2), components.reshape(b_size, k, grid, grid)
         heat_q = C.quantize(heat).cpu().numpy()
         descriptors = (
             C.map_descriptors(acts, heat).half().cpu().numpy() if store_descriptors else None
@@ -344,22 +351,19 @@ class _MapWriter:
         for b, sample_id in enumerate(ids):
             target_name = self.spec.class_name(int(targets[b]))
             detections = []
-            for j in np.flatnonzero(keep[b]):
-                region = C.map_region(up[b, j], region_threshold)
-                if region is None:
-                    continue
-                box, mask, peak = region
+            for j in np.flatnonzero(keep[b] & valid[b]):
+                x0, y0, w, h = np.rint(boxes[b, j] * grid).astype(int)
                 attrs = dict(
                     label=f"ch{int(channels[b, j])}",
-                    bounding_box=box,
-                    mask=mask,
+                    bounding_box=boxes[b, j].tolist(),
+                    mask=components[b, j, y0 : y0 + h, x0 : x0 + w],
                     layer=self.layer_name,
                     channel=int(channels[b, j]),
                     rank=len(detections) + 1,
                     contribution=float(values[b, j]),
                     share=float(shares[b, j]),
                     target=target_name,
-                    peak=peak,
+                    peak=peaks[b, j].tolist(),
                     heatmap=heat_q[b, j],
                 )
                 if descriptors is not None:

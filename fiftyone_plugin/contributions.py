@@ -29,6 +29,9 @@ from scipy import ndimage
 # precision does not depend on the layer's (often coarse) resolution.
 REGION_GRID = 64
 
+# Regions are 8-connected: a blob touching itself diagonally is one region.
+_EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
+
 
 def channel_contributions(activations, gradients):
     """Gradient-weighted activation of every channel.
@@ -180,8 +183,10 @@ def upsample_maps(heatmaps, size=REGION_GRID):
 
 
 def map_region(upsampled, threshold=0.5):
-    """Region of one map: the connected component around its peak where the
-    map is at least ``threshold`` times its peak.
+    """Region of one map: the connected (8-neighbour) component around its
+    peak where the map is at least ``threshold`` times its peak. The
+    reference for :func:`map_regions`, which does the same for many maps at
+    once.
 
     Parameters
     ----------
@@ -205,7 +210,7 @@ def map_region(upsampled, threshold=0.5):
 
     size_y, size_x = upsampled.shape
     row, col = np.unravel_index(int(np.argmax(upsampled)), upsampled.shape)
-    labels, _ = ndimage.label(upsampled >= threshold * peak_value)
+    labels, _ = ndimage.label(upsampled >= threshold * peak_value, structure=_EIGHT_CONNECTED)
     component = labels == labels[row, col]
     rows = np.flatnonzero(component.any(axis=1))
     cols = np.flatnonzero(component.any(axis=0))
@@ -213,6 +218,94 @@ def map_region(upsampled, threshold=0.5):
     box = [c0 / size_x, r0 / size_y, (c1 - c0) / size_x, (r1 - r0) / size_y]
     peak = [(col + 0.5) / size_x, (row + 0.5) / size_y]
     return box, component[r0:r1, c0:c1], peak
+
+
+def map_regions(upsampled, threshold=0.5):
+    """:func:`map_region` for many maps at once, on the maps' device.
+
+    The component around each peak is grown from the peak inside the
+    thresholded area (8-connectivity, as in :func:`map_region`), all maps in
+    parallel; on a GPU this keeps region finding off the CPU, where a loop
+    over maps would cap throughput far below the model's.
+
+    Parameters
+    ----------
+    upsampled : torch.Tensor
+        ``(N, G, G)`` maps on the relative image frame.
+    threshold : float
+
+    On a CPU the same results come from :func:`map_region` per map, which is
+    faster there.
+
+    Returns
+    -------
+    tuple of torch.Tensor
+        ``valid (N,)`` (False for all-zero maps), ``boxes (N, 4)`` as
+        ``[x, y, w, h]``, ``peaks (N, 2)`` as ``[x, y]`` and ``components
+        (N, G, G)`` boolean.
+    """
+    if upsampled.device.type == "cpu":
+        return _map_regions_cpu(upsampled, threshold)
+    return map_regions_dense(upsampled, threshold)
+
+
+def map_regions_dense(upsampled, threshold=0.5):
+    """The data-parallel implementation of :func:`map_regions` (any device)."""
+    n, size_y, size_x = upsampled.shape
+    flat = upsampled.reshape(n, -1)
+    peak_value, peak_index = flat.max(dim=1)
+    valid = peak_value > 0
+    inside = upsampled >= (threshold * peak_value)[:, None, None]
+    inside &= valid[:, None, None]
+
+    seed = torch.zeros_like(flat)
+    seed[torch.arange(n, device=flat.device), peak_index] = 1.0
+    inside_f = inside.to(flat.dtype)[:, None]
+    component = seed.reshape(n, 1, size_y, size_x) * inside_f
+    # geodesic dilation: one 3x3 max-pool per step (two kernels), so a GPU
+    # spends its time computing rather than launching; convergence checks
+    # sync the device, so they come every 16 steps
+    for step in range(size_y * size_x):
+        grown = F.max_pool2d(component, 3, stride=1, padding=1) * inside_f
+        if step % 16 == 15 and torch.equal(grown, component):
+            break
+        component = grown
+    component = component[:, 0] > 0
+
+    rows = component.any(dim=2)
+    cols = component.any(dim=1)
+    r0 = rows.float().argmax(dim=1)
+    r1 = size_y - rows.flip(1).float().argmax(dim=1)
+    c0 = cols.float().argmax(dim=1)
+    c1 = size_x - cols.flip(1).float().argmax(dim=1)
+    boxes = torch.stack(
+        [c0 / size_x, r0 / size_y, (c1 - c0) / size_x, (r1 - r0) / size_y], dim=1
+    )
+    peak_row = torch.div(peak_index, size_x, rounding_mode="floor")
+    peak_col = peak_index % size_x
+    peaks = torch.stack([(peak_col + 0.5) / size_x, (peak_row + 0.5) / size_y], dim=1)
+    return valid, boxes.double(), peaks.double(), component
+
+
+def _map_regions_cpu(upsampled, threshold):
+    # On a CPU, scipy's labelling per map is ~30x faster than the
+    # data-parallel dilation (measured: 7 ms vs 245 ms for 80 maps).
+    n, size_y, size_x = upsampled.shape
+    valid = torch.zeros(n, dtype=torch.bool)
+    boxes = torch.zeros(n, 4, dtype=torch.float64)
+    peaks = torch.zeros(n, 2, dtype=torch.float64)
+    components = torch.zeros(n, size_y, size_x, dtype=torch.bool)
+    for i, grid in enumerate(upsampled.numpy()):
+        region = map_region(grid, threshold)
+        if region is None:
+            continue
+        box, mask, peak = region
+        valid[i] = True
+        boxes[i] = torch.tensor(box, dtype=torch.float64)
+        peaks[i] = torch.tensor(peak, dtype=torch.float64)
+        x0, y0 = round(box[0] * size_x), round(box[1] * size_y)
+        components[i, y0 : y0 + mask.shape[0], x0 : x0 + mask.shape[1]] = torch.from_numpy(mask)
+    return valid, boxes, peaks, components
 
 
 def quantize(maps):

@@ -137,9 +137,10 @@ def test_region_is_the_component_around_the_peak():
     grid[1:3, 1:4] = 1.0  # peak blob: rows 1-2, cols 1-3
     grid[1, 2] = 2.0
     grid[6, 6] = 1.5  # a separate, weaker blob above threshold
+    grid[3, 4] = 1.0  # touches the peak blob diagonally: part of it
     box, mask, peak = C.map_region(grid, threshold=0.5)
-    assert box == [1 / 8, 1 / 8, 3 / 8, 2 / 8]
-    assert mask.shape == (2, 3) and mask.all()
+    assert box == [1 / 8, 1 / 8, 4 / 8, 3 / 8]
+    assert mask.shape == (3, 4) and mask[:2, :3].all() and mask[2, 3] and mask.sum() == 7
     assert peak == [2.5 / 8, 1.5 / 8]
     assert C.map_region(np.zeros((4, 4))) is None
 
@@ -160,3 +161,28 @@ def test_heatmaps_descriptors_and_sample_heatmap():
     whole = C.sample_heatmap(a, g)
     assert torch.allclose(whole[0], torch.tensor([[0.6, 0.2], [0.2, 1.0]]))
     assert C.quantize(maps)[0, 0].tolist() == [[0, 0], [0, 255]]
+
+
+@pytest.mark.parametrize("vectorised", [True, False])
+def test_batched_regions_equal_the_scipy_reference(vectorised):
+    torch.manual_seed(0)
+    # smooth random maps with several blobs, plus an all-zero map
+    maps = C.upsample_maps(torch.rand(40, 6, 6) ** 3)
+    maps[7] = 0
+    # the data-parallel path (used on GPUs) and the per-map CPU path
+    regions = C.map_regions_dense if vectorised else C.map_regions
+    valid, boxes, peaks, components = regions(maps, threshold=0.5)
+    for i in range(maps.shape[0]):
+        reference = C.map_region(maps[i].numpy(), threshold=0.5)
+        if reference is None:
+            assert not valid[i]
+            continue
+        box, mask, peak = reference
+        assert valid[i]
+        assert boxes[i].tolist() == pytest.approx(box)
+        assert peaks[i].tolist() == pytest.approx(peak)
+        x, y, w, h = (np.array(box) * 64).round().astype(int)
+        crop = components[i, y : y + h, x : x + w].numpy()
+        assert np.array_equal(crop, mask)
+        assert components[i].sum() == mask.sum()  # nothing outside the box
+
