@@ -7,6 +7,7 @@ maps, prints a summary and opens the FiftyOne App on 127.0.0.1.
 """
 
 import argparse
+import os
 import time
 
 
@@ -65,8 +66,8 @@ def main(argv=None):
     step("summary")
     print(f"  dataset               {dataset.name!r} ({len(dataset)} samples; maps on the {len(test)} test images)")
     print(f"  database              {fo.config.database_uri or 'FiftyOne-managed mongod in ' + fo.config.database_dir}")
-    print(f"  images                {__import__('os').path.dirname(dataset.first().filepath)}/..")
-    print(f"  maps                  {summary['num_maps'] if summary['processed'] else sum(len(x or []) for x in test.values('actmaps.detections.id'))} in field 'actmaps'")
+    print(f"  images                {os.path.dirname(os.path.dirname(dataset.first().filepath))}")
+    print(f"  maps                  {test.count('actmaps.detections')} in field 'actmaps' ({summary['processed']} images computed now, {summary['skipped']} already done)")
     print(f"  accuracy (no cue)     {len(correct) / max(1, len(cue_free)):.3f} on {len(cue_free)} images")
     print(f"  pointing accuracy     {pointing_accuracy(parts):.3f} (map peak on a part or the cue)")
     print(f"  layout 10-NN purity   {layout_purity(test, part_labels):.3f} (by ground-truth part)")
