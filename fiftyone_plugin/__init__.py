@@ -28,9 +28,20 @@ _EXPORTS = {
     "concept_field": "concepts",
     "NOT_NAMEABLE": "concepts",
     "resolve_model": "models",
+    "krippendorff_alpha": "krippendorff_fast",
+    "AlphaUndefinedError": "krippendorff_fast",
+    "compute_agreement": "agreement",
+    "write_consensus": "agreement",
+    "pair_alpha": "agreement",
+    "align_concepts": "agreement",
+    "agreement_from_labels": "agreement",
+    "AgreementResults": "agreement",
 }
 
-_SUBMODULES = {"demo", "contributions", "models", "engine", "images", "mongod", "runs", "storage"}
+_SUBMODULES = {
+    "demo", "contributions", "models", "engine", "images", "mongod", "runs", "storage",
+    "naming", "agreement", "krippendorff_fast",
+}
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
 
