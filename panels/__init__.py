@@ -1,4 +1,5 @@
-"""Panels of the plugin. The naming panel arrives with its own issue; the
-list is empty until then so that the plugin registers cleanly."""
+"""Panels of the plugin."""
 
-PANELS = []
+from .naming_panel import NamingPanel
+
+PANELS = [NamingPanel]

@@ -1,0 +1,269 @@
+"""What the naming panel shows and does, as plain functions over a dataset:
+the map layout coloured by one annotator's concepts, map thumbnails (soft
+heatmap over the image region), progress counts, and naming actions that
+return what an undo needs. The panel only renders these."""
+
+import base64
+import colorsys
+import io
+import zlib
+
+import numpy as np
+from bson import ObjectId
+from PIL import Image, ImageDraw
+
+from .concepts import NOT_NAMEABLE, assign_concept, concept_field, list_concepts, restore_assignments
+
+UNNAMED_COLOR = "#b0b0b0"
+NOT_NAMEABLE_COLOR = "#505050"
+NOT_NAMEABLE_LABEL = "(not nameable)"
+UNNAMED_LABEL = "(unnamed)"
+
+
+def concept_color(concept):
+    """A stable colour per concept name (same name, same colour, in every
+    session), well spread in hue."""
+    if concept is None:
+        return UNNAMED_COLOR
+    if concept == NOT_NAMEABLE:
+        return NOT_NAMEABLE_COLOR
+    hue = (zlib.crc32(concept.encode("utf-8")) % 360) / 360.0
+    r, g, b = colorsys.hls_to_rgb(hue, 0.5, 0.75)
+    return "#{:02x}{:02x}{:02x}".format(int(r * 255), int(g * 255), int(b * 255))
+
+
+def display_name(concept):
+    if concept is None:
+        return UNNAMED_LABEL
+    if concept == NOT_NAMEABLE:
+        return NOT_NAMEABLE_LABEL
+    return concept
+
+
+def layout_points(samples, annotator=None, maps_field="actmaps", points_attribute="point"):
+    """Every map with a layout point and, if ``annotator`` is given, their
+    concept: ``{"ids", "x", "y", "concepts"}`` lists, one entry per map."""
+    fields = [f"{maps_field}.detections.id", f"{maps_field}.detections.{points_attribute}"]
+    has_names = annotator is not None and samples.get_field(concept_field(annotator, maps_field)) is not None
+    if has_names:
+        fields.append(concept_field(annotator, maps_field))
+    values = samples.values(fields)
+    ids, xs, ys, concepts = [], [], [], []
+    names_per_sample = values[2] if has_names else [None] * len(values[0])
+    for map_ids, points, names in zip(values[0], values[1], names_per_sample):
+        for i, (map_id, point) in enumerate(zip(map_ids or [], points or [])):
+            if point is None:
+                continue
+            ids.append(map_id)
+            xs.append(float(point[0]))
+            ys.append(float(point[1]))
+            concepts.append(names[i] if names else None)
+    return {"ids": ids, "x": xs, "y": ys, "concepts": concepts}
+
+
+def scatter_traces(points):
+    """Plotly traces, one per concept (so the legend names them), unnamed
+    maps first and grey. Each trace carries its map ids."""
+    groups = {}
+    for i, concept in enumerate(points["concepts"]):
+        groups.setdefault(concept, []).append(i)
+    order = sorted(groups, key=lambda c: (c is not None, c == NOT_NAMEABLE, str(c)))
+    traces = []
+    for concept in order:
+        index = groups[concept]
+        traces.append(
+            {
+                "type": "scattergl",
+                "mode": "markers",
+                "name": display_name(concept),
+                "x": [points["x"][i] for i in index],
+                "y": [points["y"][i] for i in index],
+                "ids": [points["ids"][i] for i in index],
+                "marker": {"color": concept_color(concept), "size": 5, "opacity": 0.8},
+                "hoverinfo": "name",
+            }
+        )
+    return traces
+
+
+def progress(samples, annotator, maps_field="actmaps"):
+    """``{"total", "named", "not_nameable", "unnamed", "concepts"}`` for an
+    annotator, counted by the database (never from a client's copy)."""
+    total = samples.count(f"{maps_field}.detections")
+    concepts = list_concepts(samples, annotator, maps_field) if annotator else {}
+    not_nameable = concepts.pop(NOT_NAMEABLE, 0)
+    named = sum(concepts.values())
+    return {
+        "total": total,
+        "named": named,
+        "not_nameable": not_nameable,
+        "unnamed": total - named - not_nameable,
+        "concepts": concepts,
+    }
+
+
+def map_records(samples, map_ids, maps_field="actmaps"):
+    """``{map_id: {filepath, bounding_box, heatmap, channel, rank, share,
+    sample_id}}`` for the given maps, in one query."""
+    wanted = [ObjectId(i) for i in map_ids]
+    path = f"{maps_field}.detections"
+    pipeline = [
+        {"$match": {f"{path}._id": {"$in": wanted}}},
+        {"$project": {"filepath": 1, "m": f"${path}"}},
+        {"$unwind": "$m"},
+        {"$match": {"m._id": {"$in": wanted}}},
+        {
+            "$project": {
+                "filepath": 1,
+                "id": "$m._id",
+                "box": "$m.bounding_box",
+                "heatmap": "$m.heatmap",
+                "channel": "$m.channel",
+                "rank": "$m.rank",
+                "share": "$m.share",
+            }
+        },
+    ]
+    from fiftyone.core.utils import deserialize_numpy_array
+
+    records = {}
+    for row in samples._dataset._sample_collection.aggregate(pipeline):
+        heatmap = row.get("heatmap")
+        records[str(row["id"])] = {
+            "sample_id": str(row["_id"]),
+            "filepath": row["filepath"],
+            "bounding_box": row.get("box"),
+            "heatmap": deserialize_numpy_array(heatmap) if heatmap is not None else None,
+            "channel": row.get("channel"),
+            "rank": row.get("rank"),
+            "share": row.get("share"),
+        }
+    return records
+
+
+def _colormap(values):
+    """A perceptual yellow-red ramp with opacity rising with the value, so
+    low activation leaves the image visible."""
+    v = np.clip(values, 0, 1)
+    rgba = np.zeros(v.shape + (4,), dtype=np.float32)
+    rgba[..., 0] = 1.0
+    rgba[..., 1] = 0.85 * (1 - v) + 0.1 * v
+    rgba[..., 2] = 0.1
+    rgba[..., 3] = 0.65 * v
+    return rgba
+
+
+def map_thumbnail(filepath, bounding_box, heatmap, size=160, context=0.5):
+    """PNG bytes: the map's region with ``context`` (fraction of the box size)
+    around it, the soft heatmap blended over the image, the region outlined."""
+    with Image.open(filepath) as image:
+        image = image.convert("RGB")
+    width, height = image.size
+    x, y, w, h = bounding_box
+    pad_x, pad_y = w * context, h * context
+    left, top = max(0.0, x - pad_x), max(0.0, y - pad_y)
+    right, bottom = min(1.0, x + w + pad_x), min(1.0, y + h + pad_y)
+    crop_box = (int(left * width), int(top * height), max(int(right * width), int(left * width) + 1), max(int(bottom * height), int(top * height) + 1))
+    crop = image.crop(crop_box)
+    scale = size / max(crop.size)
+    out_size = (max(1, round(crop.size[0] * scale)), max(1, round(crop.size[1] * scale)))
+    crop = crop.resize(out_size, Image.BILINEAR)
+
+    if heatmap is not None:
+        full = Image.fromarray(np.asarray(heatmap, dtype=np.uint8)).resize((width, height), Image.BILINEAR)
+        region = np.asarray(full.crop(crop_box).resize(out_size, Image.BILINEAR), dtype=np.float32) / 255
+        overlay = _colormap(region)
+        base = np.asarray(crop, dtype=np.float32) / 255
+        alpha = overlay[..., 3:4]
+        blended = base * (1 - alpha) + overlay[..., :3] * alpha
+        crop = Image.fromarray((blended * 255).round().astype(np.uint8))
+
+    draw = ImageDraw.Draw(crop)
+    bx0 = (x - left) / (right - left) * out_size[0]
+    by0 = (y - top) / (bottom - top) * out_size[1]
+    bx1 = (x + w - left) / (right - left) * out_size[0]
+    by1 = (y + h - top) / (bottom - top) * out_size[1]
+    draw.rectangle([bx0, by0, max(bx0, bx1 - 1), max(by0, by1 - 1)], outline=(0, 200, 255), width=1)
+    buffer = io.BytesIO()
+    crop.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def data_url(png_bytes):
+    return "data:image/png;base64," + base64.b64encode(png_bytes).decode()
+
+
+def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160):
+    """One page of the selection as thumbnails: ``{"items": [{"map_id",
+    "src", "caption"}], "page", "pages"}``. Maps that no longer exist are
+    left out."""
+    pages = max(1, -(-len(map_ids) // per_page))
+    page = min(max(0, int(page)), pages - 1)
+    chosen = map_ids[page * per_page : (page + 1) * per_page]
+    records = map_records(samples, chosen, maps_field) if chosen else {}
+    items = []
+    for map_id in chosen:
+        record = records.get(map_id)
+        if record is None:
+            continue
+        try:
+            png = map_thumbnail(record["filepath"], record["bounding_box"], record["heatmap"], size=size)
+        except OSError:
+            continue  # the image file went missing: skip its thumbnail
+        share = record.get("share")
+        caption = f"ch {record['channel']} · rank {record['rank']}" + (f" · {share:.0%}" if share is not None else "")
+        items.append({"map_id": map_id, "src": data_url(png), "caption": caption})
+    return {"items": items, "page": page, "pages": pages}
+
+
+def name_maps(samples, map_ids, concept, annotator, maps_field="actmaps"):
+    """Name (or with ``None``, unname) maps and return the undo record."""
+    result = assign_concept(samples, map_ids, concept, annotator, maps_field=maps_field)
+    return {"kind": "assign", "annotator": annotator, "previous": result["previous"], "concept": concept}
+
+
+def undo(samples, record, maps_field="actmaps"):
+    """Undo a naming action recorded by :func:`name_maps`."""
+    if not record:
+        raise ValueError("nothing to undo")
+    return restore_assignments(samples, record["previous"], record["annotator"], maps_field=maps_field)
+
+
+def maps_of_concept(samples, annotator, concept, maps_field="actmaps"):
+    """Ids of ``annotator``'s maps named ``concept`` (``None``: unnamed)."""
+    from fiftyone import ViewField as F
+
+    path = concept_field(annotator, maps_field)
+    attribute = path.rsplit(".", 1)[1]
+    view = samples.filter_labels(maps_field, F(attribute) == concept, only_matches=True)
+    return view.values(f"{maps_field}.detections.id", unwind=True)
+
+
+def snapshot(samples, annotator, concepts, maps_field="actmaps"):
+    """``{map_id: concept}`` for all maps of ``concepts``: taken before a
+    rename, merge or delete, it is what undoing them needs."""
+    previous = {}
+    for concept in concepts:
+        for map_id in maps_of_concept(samples, annotator, concept, maps_field):
+            previous[map_id] = concept
+    return previous
+
+
+def manage(samples, action, annotator, maps_field="actmaps", **kwargs):
+    """Rename, merge or delete with an undo record. ``action`` is
+    ``"rename"`` (``concept``, ``new_name``), ``"merge"`` (``concepts``,
+    ``into``) or ``"delete"`` (``concept``)."""
+    from . import concepts as store
+
+    if action == "rename":
+        previous = snapshot(samples, annotator, [kwargs["concept"]], maps_field)
+        count = store.rename_concept(samples, annotator, kwargs["concept"], kwargs["new_name"], maps_field)
+    elif action == "merge":
+        previous = snapshot(samples, annotator, kwargs["concepts"], maps_field)
+        count = store.merge_concepts(samples, annotator, kwargs["concepts"], kwargs["into"], maps_field)
+    elif action == "delete":
+        previous = snapshot(samples, annotator, [kwargs["concept"]], maps_field)
+        count = store.delete_concept(samples, annotator, kwargs["concept"], maps_field)
+    else:
+        raise ValueError(f"unknown action {action!r}")
+    return count, {"kind": action, "annotator": annotator, "previous": previous}

@@ -1,0 +1,390 @@
+"""The naming panel: an annotator looks at the layout of all activation
+maps, selects some (lasso in the panel, or selection/lasso in the App),
+checks them in a gallery of heatmap thumbnails, and names them.
+
+Rendering and event plumbing only; all work is done by
+``fiftyone_plugin.naming`` and the concept store.
+"""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from fiftyone_plugin import naming
+from fiftyone_plugin.concepts import NOT_NAMEABLE, validate_annotator
+
+from ..operators._common import map_ids_in_view, maps_fields, selected_map_ids
+
+PER_PAGE = 24
+STORE = "interactive_naming"
+
+
+class NamingPanel(foo.Panel):
+    @property
+    def config(self):
+        return foo.PanelConfig(
+            name="naming_panel",
+            label="Interactive naming",
+            description="Group activation maps into named concepts",
+            icon="label",
+            surfaces="grid",
+        )
+
+    # ---- state helpers -------------------------------------------------
+
+    def _maps_field(self, ctx):
+        field = ctx.panel.state.maps_field
+        if field:
+            return field
+        fields = maps_fields(ctx.dataset)
+        return fields[0] if fields else None
+
+    def _annotator(self, ctx):
+        return ctx.panel.state.annotator or None
+
+    def _selection(self, ctx):
+        return list(ctx.panel.state.selection or [])
+
+    def _set_selection(self, ctx, ids):
+        ctx.panel.state.selection = list(dict.fromkeys(ids))
+        ctx.panel.state.page = 0
+        self._refresh_gallery(ctx)
+
+    def _say(self, ctx, text, error=False):
+        ctx.panel.state.message = text
+        ctx.panel.state.message_is_error = error
+
+    # ---- data ------------------------------------------------------------
+
+    def _refresh_layout(self, ctx):
+        maps_field = self._maps_field(ctx)
+        if maps_field is None:
+            return
+        points = naming.layout_points(ctx.dataset, self._annotator(ctx), maps_field)
+        ctx.panel.data.layout_plot = naming.scatter_traces(points)
+        stats = naming.progress(ctx.dataset, self._annotator(ctx), maps_field)
+        ctx.panel.state.stats = {k: v for k, v in stats.items() if k != "concepts"}
+        ctx.panel.state.concepts = [
+            {"concept": c, "maps": n} for c, n in stats["concepts"].items()
+        ]
+        ctx.panel.state.has_layout = bool(points["ids"])
+
+    def _refresh_gallery(self, ctx):
+        maps_field = self._maps_field(ctx)
+        selection = self._selection(ctx)
+        page = naming.gallery_page(
+            ctx.dataset, selection, page=ctx.panel.state.page or 0, per_page=PER_PAGE, maps_field=maps_field
+        ) if maps_field and selection else {"items": [], "page": 0, "pages": 1}
+        ctx.panel.state.page = page["page"]
+        ctx.panel.state.pages = page["pages"]
+        ctx.panel.state.gallery_ids = [item["map_id"] for item in page["items"]]
+        ctx.panel.state.gallery_captions = [item["caption"] for item in page["items"]]
+        ctx.panel.data.set({f"thumb_{i}": item["src"] for i, item in enumerate(page["items"])})
+
+    # ---- lifecycle and App events ---------------------------------------------
+
+    def on_load(self, ctx):
+        remembered = ctx.store(STORE).get("annotator")
+        if remembered and not ctx.panel.state.annotator:
+            ctx.panel.state.annotator = remembered
+            ctx.panel.state.set("top.annotator", remembered)  # shown in the input
+        ctx.panel.state.maps_field = self._maps_field(ctx)
+        ctx.panel.state.selection = self._selection(ctx)
+        self._refresh_layout(ctx)
+        self._refresh_gallery(ctx)
+
+    def on_change_dataset(self, ctx):
+        ctx.panel.state.maps_field = None
+        ctx.panel.state.selection = []
+        self.on_load(ctx)
+
+    def on_change_selected_labels(self, ctx):
+        maps_field = self._maps_field(ctx)
+        ids = [l["label_id"] for l in (ctx.selected_labels or []) if l.get("field") == maps_field]
+        if ids:
+            self._set_selection(ctx, ids)
+
+    def on_change_selected(self, ctx):
+        maps_field = self._maps_field(ctx)
+        if maps_field and ctx.selected:
+            ids = selected_map_ids(ctx, maps_field)
+            if ids:
+                self._set_selection(ctx, ids)
+
+    def on_change_view(self, ctx):
+        # an Embeddings-panel lasso narrows the view to the lassoed maps
+        maps_field = self._maps_field(ctx)
+        if maps_field and ctx.view._stages and getattr(ctx.view, "_is_patches", False) is False:
+            try:
+                ids = map_ids_in_view(ctx.view, maps_field)
+            except Exception:
+                return
+            total = ctx.dataset.count(f"{maps_field}.detections")
+            if 0 < len(ids) < total:
+                self._set_selection(ctx, ids)
+
+    # ---- panel events ----------------------------------------------------
+
+    def set_annotator(self, ctx):
+        value = (ctx.params.get("value") or "").strip()
+        try:
+            validate_annotator(value)
+        except ValueError as e:
+            self._say(ctx, str(e), error=True)
+            return
+        ctx.panel.state.annotator = value
+        ctx.store(STORE).set("annotator", value)
+        ctx.panel.state.undo = None
+        self._say(ctx, f"Naming as {value}")
+        self._refresh_layout(ctx)
+
+    def set_maps_field(self, ctx):
+        ctx.panel.state.maps_field = ctx.params.get("value") or ctx.panel.state.get("top.maps_field")
+        ctx.panel.state.selection = []
+        self._refresh_layout(ctx)
+        self._refresh_gallery(ctx)
+
+    def on_points_selected(self, ctx):
+        points = ctx.params.get("data") or []
+        self._set_selection(ctx, [p["id"] for p in points if p.get("id")])
+        self._say(ctx, f"{len(self._selection(ctx))} map(s) selected")
+
+    def use_app_selection(self, ctx):
+        maps_field = self._maps_field(ctx)
+        ids = selected_map_ids(ctx, maps_field) if maps_field else []
+        if not ids:
+            self._say(ctx, "Nothing is selected in the App: select patches or labels of the maps field", error=True)
+            return
+        self._set_selection(ctx, ids)
+
+    def drop_map(self, ctx):
+        # an image click sends the ImageView's params
+        args = {**ctx.params, **(ctx.params.get("params") or {}), **(getattr(ctx, "event_args", None) or {})}
+        map_id = args.get("map_id")
+        self._set_selection(ctx, [i for i in self._selection(ctx) if i != map_id])
+
+    def clear_selection(self, ctx):
+        self._set_selection(ctx, [])
+
+    def next_page(self, ctx):
+        ctx.panel.state.page = (ctx.panel.state.page or 0) + 1
+        self._refresh_gallery(ctx)
+
+    def previous_page(self, ctx):
+        ctx.panel.state.page = max(0, (ctx.panel.state.page or 0) - 1)
+        self._refresh_gallery(ctx)
+
+    def show_selection_in_app(self, ctx):
+        maps_field = self._maps_field(ctx)
+        ids = self._selection(ctx)
+        if not ids:
+            self._say(ctx, "Select maps first", error=True)
+            return
+        view = ctx.dataset.select_labels(ids=ids, fields=maps_field).to_patches(maps_field)
+        ctx.ops.set_view(view)
+
+    def _act(self, ctx, concept):
+        annotator = self._annotator(ctx)
+        maps_field = self._maps_field(ctx)
+        ids = self._selection(ctx)
+        if not annotator:
+            self._say(ctx, "Choose who is naming first", error=True)
+            return
+        if not ids:
+            self._say(ctx, "Select maps first", error=True)
+            return
+        try:
+            record = naming.name_maps(ctx.dataset, ids, concept, annotator, maps_field)
+        except ValueError as e:
+            self._say(ctx, str(e), error=True)
+            return
+        ctx.panel.state.undo = record
+        what = "unnamed" if concept is None else f"named '{naming.display_name(concept)}'"
+        self._say(ctx, f"{len(ids)} map(s) {what}")
+        ctx.panel.state.set("naming_row.new_concept", "")
+        self._refresh_layout(ctx)
+
+    def name_new(self, ctx):
+        self._act(ctx, ctx.panel.state.get("naming_row.new_concept") or "")
+
+    def name_existing(self, ctx):
+        concept = ctx.panel.state.get("naming_row.existing_concept")
+        if not concept:
+            self._say(ctx, "Pick a concept from the list", error=True)
+            return
+        self._act(ctx, concept)
+
+    def mark_not_nameable(self, ctx):
+        self._act(ctx, NOT_NAMEABLE)
+
+    def unassign(self, ctx):
+        self._act(ctx, None)
+
+    def undo(self, ctx):
+        record = ctx.panel.state.undo
+        if not record:
+            self._say(ctx, "Nothing to undo", error=True)
+            return
+        count = naming.undo(ctx.dataset, record, self._maps_field(ctx))
+        ctx.panel.state.undo = None
+        self._say(ctx, f"Undid the last {record['kind']} ({count} map(s))")
+        self._refresh_layout(ctx)
+
+    def _manage(self, ctx, action, **kwargs):
+        annotator = self._annotator(ctx)
+        if not annotator:
+            self._say(ctx, "Choose who is naming first", error=True)
+            return
+        try:
+            count, record = naming.manage(ctx.dataset, action, annotator, self._maps_field(ctx), **kwargs)
+        except (ValueError, KeyError, TypeError) as e:
+            self._say(ctx, str(e), error=True)
+            return
+        ctx.panel.state.undo = record
+        self._say(ctx, f"{action}: {count} map(s) changed")
+        self._refresh_layout(ctx)
+
+    def rename(self, ctx):
+        self._manage(ctx, "rename", concept=ctx.panel.state.get("manage_row.manage_concept"), new_name=ctx.panel.state.get("manage_row.manage_new_name") or "")
+
+    def merge(self, ctx):
+        sources = [c for c in (ctx.panel.state.get("merge_row.merge_concepts") or []) if c]
+        self._manage(ctx, "merge", concepts=sources, into=ctx.panel.state.get("manage_row.manage_new_name") or "")
+
+    def delete(self, ctx):
+        self._manage(ctx, "delete", concept=ctx.panel.state.get("manage_row.manage_concept"))
+
+    def show_concept_in_app(self, ctx):
+        concept = ctx.panel.state.get("manage_row.manage_concept")
+        annotator = self._annotator(ctx)
+        maps_field = self._maps_field(ctx)
+        if not (concept and annotator):
+            self._say(ctx, "Pick a concept first", error=True)
+            return
+        from fiftyone import ViewField as F
+
+        attribute = f"concept_{annotator}"
+        view = ctx.dataset.filter_labels(maps_field, F(attribute) == concept).to_patches(maps_field)
+        ctx.ops.set_view(view)
+
+    def refresh(self, ctx):
+        self._refresh_layout(ctx)
+        self._refresh_gallery(ctx)
+
+    # ---- rendering ---------------------------------------------------------
+
+    def render(self, ctx):
+        panel = types.Object()
+        state = ctx.panel.state
+        maps_field = state.maps_field
+
+        top = panel.h_stack("top", align_y="center", gap=2)
+        top.str("annotator", label="Annotator", description="who is naming", on_change=self.set_annotator)
+        fields = maps_fields(ctx.dataset)
+        if len(fields) > 1:
+            choices = types.DropdownView()
+            for f in fields:
+                choices.add_choice(f, label=f)
+            top.enum("maps_field", choices.values(), view=choices, label="Maps", on_change=self.set_maps_field)
+        top.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
+        top.btn("undo", label="Undo", icon="undo", on_click=self.undo, disabled=not state.undo)
+
+        if state.message:
+            view = types.Error if state.message_is_error else types.Notice
+            panel.view("message_view", view(label=str(state.message)))
+
+        if maps_field is None:
+            panel.view("no_maps", types.Notice(label="No activation maps on this dataset yet: run 'compute activation maps' and 'compute map layout'."))
+            return types.Property(panel, view=types.GridView(orientation="vertical"))
+
+        stats = state.stats or {}
+        if state.annotator and stats:
+            panel.view(
+                "progress",
+                types.Notice(
+                    label=f"{state.annotator}: {stats.get('named', 0)} of {stats.get('total', 0)} maps named, "
+                    f"{stats.get('not_nameable', 0)} not nameable, {len(state.concepts or [])} concepts"
+                ),
+            )
+
+        if state.has_layout:
+            panel.plot(
+                "layout_plot",
+                layout={
+                    "dragmode": "lasso",
+                    "height": 420,
+                    "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
+                    "xaxis": {"visible": False},
+                    "yaxis": {"visible": False},
+                    "legend": {"itemsizing": "constant"},
+                    "uirevision": "keep",
+                },
+                config={"displaylogo": False},
+                on_selected=self.on_points_selected,
+            )
+        else:
+            panel.view("no_layout", types.Notice(label="No layout yet: run 'compute map layout'."))
+
+        selection = state.selection or []
+        sel = panel.h_stack("selection_bar", align_y="center", gap=1)
+        sel.view("selection_count", types.Notice(label=f"{len(selection)} map(s) selected"))
+        sel.btn("use_app_selection", label="Use App selection", on_click=self.use_app_selection)
+        sel.btn("show_selection", label="Show in App", on_click=self.show_selection_in_app, disabled=not selection)
+        sel.btn("clear_selection", label="Clear", on_click=self.clear_selection, disabled=not selection)
+
+        if selection:
+            gallery = panel.h_stack("gallery", gap=1, align_x="left")
+            for i, caption in enumerate(state.gallery_captions or []):
+                gallery.view(
+                    f"thumb_{i}",
+                    types.ImageView(
+                        width="120px",
+                        height="120px",
+                        alt=caption,
+                        caption=caption,
+                        operator=self.drop_map,
+                        params={"map_id": state.gallery_ids[i]},
+                    ),
+                )
+            if (state.pages or 1) > 1:
+                pager = panel.h_stack("pager", gap=1, align_y="center")
+                pager.btn("previous_page", label="Previous", on_click=self.previous_page, disabled=(state.page or 0) == 0)
+                pager.view("page_label", types.Notice(label=f"page {(state.page or 0) + 1} of {state.pages} (click a map to drop it)"))
+                pager.btn("next_page", label="Next", on_click=self.next_page, disabled=(state.page or 0) >= (state.pages or 1) - 1)
+
+            naming_row = panel.h_stack("naming_row", gap=1, align_y="center")
+            naming_row.str("new_concept", label="New concept")
+            naming_row.btn("name_new", label="Name selection", variant="contained", on_click=self.name_new)
+            concepts = state.concepts or []
+            if concepts:
+                choices = types.DropdownView()
+                for row in concepts:
+                    choices.add_choice(row["concept"], label=f"{row['concept']} ({row['maps']})")
+                naming_row.enum("existing_concept", choices.values(), view=choices, label="Existing concept")
+                naming_row.btn("name_existing", label="Assign", on_click=self.name_existing)
+            naming_row.btn("not_nameable", label="Not nameable", on_click=self.mark_not_nameable)
+            naming_row.btn("unassign", label="Unassign", on_click=self.unassign)
+
+        concepts = state.concepts or []
+        if concepts:
+            table = types.TableView()
+            table.add_column("concept", label="Concept")
+            table.add_column("maps", label="Maps")
+            panel.list("concepts", types.Object(), view=table, label="Concepts")
+
+            manage = panel.h_stack("manage_row", gap=1, align_y="center")
+            choices = types.DropdownView()
+            for row in concepts:
+                choices.add_choice(row["concept"], label=row["concept"])
+            manage.enum("manage_concept", choices.values(), view=choices, label="Concept")
+            manage.str("manage_new_name", label="New name / merge into")
+            manage.btn("rename", label="Rename", on_click=self.rename)
+            manage.btn("delete", label="Delete", on_click=self.delete)
+            manage.btn("show_concept", label="Show in App", on_click=self.show_concept_in_app)
+            merge_choices = types.AutocompleteView(
+                choices=[types.Choice(row["concept"], label=row["concept"]) for row in concepts]
+            )
+            merge = panel.h_stack("merge_row", gap=1, align_y="center")
+            merge.list("merge_concepts", types.String(), view=merge_choices, label="Merge these")
+            merge.btn("merge", label="Merge into the new name", on_click=self.merge)
+
+        return types.Property(panel, view=types.GridView(orientation="vertical", gap=2, padding=1))

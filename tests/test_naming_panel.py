@@ -1,0 +1,201 @@
+"""The naming panel's callbacks through FiftyOne's operator machinery, with a
+real ExecutionContext and MongoDB, plus the pure pieces it renders."""
+
+import base64
+import io
+
+import pydash
+import pytest
+from PIL import Image
+
+import fiftyone as fo
+import fiftyone.operators as foo
+
+import fiftyone_plugin as fpl
+from fiftyone_plugin import naming
+
+from test_activation_maps import TinyNet
+
+PANEL = "@interactive-naming/interactive-naming/naming_panel"
+
+
+class PanelDriver:
+    """Calls panel methods like the App does and keeps the panel state the
+    App would hold, by applying the state patches the panel sends back."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self.state = {}
+        self.data = {}
+        self.output = None
+        self.notifications = []
+
+    def call(self, method, event_args=None, **ctx):
+        result = foo.execute_operator(
+            PANEL,
+            dataset=self.dataset,
+            params={
+                "__method__": method,
+                "panel_id": "panel-1",
+                "panel_state": self.state,
+                "event_args": event_args or {},
+                **(event_args or {}),
+            },
+            **ctx,
+        )
+        assert result.error is None, result.error
+        for request in result.executor.to_json()["requests"]:
+            params = request["params"]
+            if request["operator_uri"] == "patch_panel_state":
+                for key, value in params["state"].items():
+                    pydash.set_(self.state, key, value)
+            elif request["operator_uri"] == "patch_panel_data":
+                for key, value in params["data"].items():
+                    pydash.set_(self.data, key, value)
+            elif request["operator_uri"] == "show_panel_output":
+                self.output = params["output"]
+            else:
+                self.notifications.append(request)
+        return result
+
+    def type_into(self, path, value):
+        pydash.set_(self.state, path, value)
+
+
+@pytest.fixture
+def mapped(dataset, rgb_images):
+    dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images])
+    fpl.compute_activation_maps(dataset, TinyNet(), top_k=3)
+    fpl.compute_map_visualization(dataset, num_neighbors=5)
+    return dataset
+
+
+def all_map_ids(ds):
+    return ds.values("actmaps.detections.id", unwind=True)
+
+
+def test_panel_flow_select_name_rename_merge_undo(mapped):
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    assert panel.state["maps_field"] == "actmaps"
+    traces = panel.data["layout_plot"]
+    assert sum(len(t["ids"]) for t in traces) == len(all_map_ids(mapped))
+
+    panel.call("set_annotator", {"value": "al.ice"})
+    assert panel.state["message_is_error"] and "annotator" in panel.state["message"]
+    panel.call("set_annotator", {"value": "alice"})
+    assert panel.state["annotator"] == "alice"
+
+    # a lasso in the panel's scatter
+    ids = all_map_ids(mapped)
+    panel.call("on_points_selected", {"data": [{"id": i, "x": 0, "y": 0} for i in ids[:6]]})
+    assert panel.state["selection"] == ids[:6]
+    assert len(panel.state["gallery_ids"]) == 6
+    thumb = panel.data["thumb_0"]
+    assert thumb.startswith("data:image/png;base64,")
+    Image.open(io.BytesIO(base64.b64decode(thumb.split(",", 1)[1]))).verify()
+
+    # drop one map by clicking its thumbnail, then name the rest
+    panel.call("drop_map", {"map_id": ids[0]})
+    assert panel.state["selection"] == ids[1:6]
+    panel.type_into("naming_row.new_concept", "  stripes  ")
+    panel.call("name_new")
+    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
+    assert panel.state["stats"]["named"] == 5
+    assert [t["name"] for t in panel.data["layout_plot"]] == ["(unnamed)", "stripes"]
+
+    # a bad name changes nothing and says why
+    panel.type_into("naming_row.new_concept", "x" * 101)
+    panel.call("name_new")
+    assert panel.state["message_is_error"] and "100" in panel.state["message"]
+    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
+
+    # selection from the App's grid (labels selected in a patches view)
+    sample = mapped.skip(4).first()
+    selected = [{"label_id": m.id, "sample_id": sample.id, "field": "actmaps"} for m in sample.actmaps.detections]
+    panel.call("on_change_selected_labels", selected_labels=selected)
+    assert panel.state["selection"] == [s["label_id"] for s in selected]
+    panel.type_into("naming_row.existing_concept", "stripes")
+    panel.call("name_existing")
+    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5 + len(selected)}
+
+    panel.call("undo")
+    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
+
+    panel.call("mark_not_nameable")
+    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5, fpl.NOT_NAMEABLE: len(selected)}
+    assert panel.state["stats"]["not_nameable"] == len(selected)
+
+    panel.type_into("manage_row.manage_concept", "stripes")
+    panel.type_into("manage_row.manage_new_name", "stripy")
+    panel.call("rename")
+    assert fpl.list_concepts(mapped, "alice")["stripy"] == 5
+    panel.call("undo")
+    assert fpl.list_concepts(mapped, "alice")["stripes"] == 5
+
+    panel.type_into("merge_row.merge_concepts", ["stripes", fpl.NOT_NAMEABLE])
+    panel.type_into("manage_row.manage_new_name", "pattern")
+    panel.call("merge")
+    assert fpl.list_concepts(mapped, "alice") == {"pattern": 5 + len(selected)}
+    panel.call("undo")
+    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5, fpl.NOT_NAMEABLE: len(selected)}
+
+    panel.type_into("manage_row.manage_concept", "stripes")
+    panel.call("delete")
+    assert fpl.list_concepts(mapped, "alice") == {fpl.NOT_NAMEABLE: len(selected)}
+
+    # show the selection in the App's grid as patches
+    panel.call("show_selection_in_app")
+    assert any(r["operator_uri"] == "set_view" for r in panel.notifications)
+
+
+def test_panel_counts_come_from_the_database(mapped):
+    # another annotator (or tab) names maps behind the panel's back
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    panel.call("set_annotator", {"value": "bob"})
+    fpl.assign_concept(mapped, all_map_ids(mapped)[:4], "elsewhere", "bob")
+    panel.call("refresh")
+    assert panel.state["stats"]["named"] == 4
+    assert panel.state["concepts"] == [{"concept": "elsewhere", "maps": 4}]
+
+
+def test_names_are_rendered_as_text_not_markup(mapped):
+    evil = "<img src=x onerror=alert(1)>"
+    fpl.assign_concept(mapped, all_map_ids(mapped)[:2], evil, "carol")
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    panel.call("set_annotator", {"value": "carol"})
+    # names travel only as data for text components (table rows, legend,
+    # dropdown labels), never inside markdown
+    assert {"concept": evil, "maps": 2} in panel.state["concepts"]
+    rendered = str(panel.output)
+    assert "MarkdownView" not in rendered
+
+
+def test_paging_large_selections(mapped):
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    ids = all_map_ids(mapped)
+    panel.call("on_points_selected", {"data": [{"id": i} for i in ids]})
+    assert panel.state["pages"] == -(-len(ids) // 24)
+    panel.call("next_page")
+    assert panel.state["page"] == 1
+    assert panel.state["gallery_ids"] == ids[24:48]
+
+
+def test_thumbnail_draws_the_heatmap_over_the_region(workdir):
+    path = f"{workdir}/thumb.png"
+    Image.new("RGB", (100, 100), (0, 0, 255)).save(path)
+    heatmap = [[0, 0], [0, 255]]  # hot bottom-right
+    png = naming.map_thumbnail(path, [0.5, 0.5, 0.5, 0.5], heatmap, size=100, context=0.0)
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (100, 100)
+    r, g, b = image.getpixel((90, 90))
+    assert r > 100 and b < 200  # warm overlay where the map is high
+
+
+def test_concept_colours_are_stable_and_distinct():
+    assert naming.concept_color("head") == naming.concept_color("head")
+    assert naming.concept_color("head") != naming.concept_color("body")
+    assert naming.concept_color(None) == naming.UNNAMED_COLOR
