@@ -65,7 +65,10 @@ def images_to_tensor(images, mean=_MEAN, std=_STD):
 
     Same arithmetic as :class:`ConceptNetTransform`, vectorised for training.
     """
-    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2)
+    arr = np.ascontiguousarray(images, dtype=np.uint8)
+    if not arr.flags.writeable:  # e.g. np.asarray(PIL image); torch warns
+        arr = arr.copy()
+    x = torch.from_numpy(arr).permute(0, 3, 1, 2)
     x = x.float().div_(255.0)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)

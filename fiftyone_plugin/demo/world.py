@@ -93,9 +93,8 @@ def render_creature(rng, class_index, with_cue, size=128):
         ``class_index``, ``label``, ``head_shape``, ``body_pattern``,
         ``has_cue``, ``cue_corner`` (None without the cue), ``head_cut``
         (head partly outside the frame, see :data:`PARTIAL_HEAD_RATE`) and
-        ``boxes``: part
-        name -> ``[x, y, w, h]`` in relative coordinates (FiftyOne's
-        convention) of the visible pixels of that part.
+        ``boxes``: part name -> ``[x, y, w, h]`` in relative coordinates
+        (FiftyOne's convention) of the visible pixels of that part.
     """
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng)}")
