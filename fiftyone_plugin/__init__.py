@@ -36,11 +36,18 @@ _EXPORTS = {
     "align_concepts": "agreement",
     "agreement_from_labels": "agreement",
     "AgreementResults": "agreement",
+    "compute_explanations": "explanations",
+    "read_maps": "explanations",
+    "summarize_concepts": "summaries",
+    "untrustworthy_concepts": "summaries",
+    "neuron_correspondence": "neurons",
+    "write_report": "report",
+    "render_report": "report",
 }
 
 _SUBMODULES = {
     "demo", "contributions", "models", "engine", "images", "mongod", "runs", "storage",
-    "naming", "agreement", "krippendorff_fast",
+    "naming", "agreement", "krippendorff_fast", "explanations", "summaries", "neurons", "report",
 }
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)

@@ -6,6 +6,7 @@ return what an undo needs. The panel only renders these."""
 import base64
 import colorsys
 import io
+import os
 import zlib
 
 import numpy as np
@@ -193,10 +194,27 @@ def data_url(png_bytes):
     return "data:image/png;base64," + base64.b64encode(png_bytes).decode()
 
 
-def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160):
+def thumbnail_path(map_id, size=160, cache_dir=None):
+    """Where the thumbnail of ``map_id`` is cached. Map ids are never
+    reused (recomputed maps get new ids), so a cached file stays valid."""
+    import tempfile
+
+    cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "interactive-naming-thumbnails")
+    return os.path.join(cache_dir, map_id[-2:], f"{map_id}-{size}.png")
+
+
+def media_url(path):
+    """The App server's URL for a local file (its ``/media`` route)."""
+    from urllib.parse import quote
+
+    return "/media?filepath=" + quote(path, safe="")
+
+
+def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, inline=False):
     """One page of the selection as thumbnails: ``{"items": [{"map_id",
-    "src", "caption"}], "page", "pages"}``. Maps that no longer exist are
-    left out."""
+    "src", "caption"}], "page", "pages"}``. ``src`` is an App media URL of a
+    cached PNG (or, with ``inline``, a data URL). Maps that no longer exist
+    are left out."""
     pages = max(1, -(-len(map_ids) // per_page))
     page = min(max(0, int(page)), pages - 1)
     chosen = map_ids[page * per_page : (page + 1) * per_page]
@@ -206,13 +224,21 @@ def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", si
         record = records.get(map_id)
         if record is None:
             continue
+        path = thumbnail_path(map_id, size)
         try:
-            png = map_thumbnail(record["filepath"], record["bounding_box"], record["heatmap"], size=size)
+            if inline or not os.path.exists(path):
+                png = map_thumbnail(record["filepath"], record["bounding_box"], record["heatmap"], size=size)
+                if not inline:
+                    os.makedirs(os.path.dirname(path), exist_ok=True)
+                    with open(path + ".tmp", "wb") as f:
+                        f.write(png)
+                    os.replace(path + ".tmp", path)  # atomic for concurrent panels
         except OSError:
             continue  # the image file went missing: skip its thumbnail
         share = record.get("share")
         caption = f"ch {record['channel']} · rank {record['rank']}" + (f" · {share:.0%}" if share is not None else "")
-        items.append({"map_id": map_id, "src": data_url(png), "caption": caption})
+        src = data_url(png) if inline else media_url(path)
+        items.append({"map_id": map_id, "src": src, "caption": caption})
     return {"items": items, "page": page, "pages": pages}
 
 

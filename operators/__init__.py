@@ -1,6 +1,13 @@
 """The plugin's operators: thin wrappers over the ``fiftyone_plugin`` SDK."""
 
 from .compute import ComputeActivationMaps, ComputeMapLayout
+from .evaluation import (
+    ComputeExplanations,
+    FindUntrustworthyConcepts,
+    NeuronCorrespondence,
+    SummarizeConcepts,
+    WriteReport,
+)
 from .concepts import (
     AssignConcept,
     DeleteConcept,
@@ -19,4 +26,9 @@ OPERATORS = [
     DeleteConcept,
     ExportConcepts,
     ImportConcepts,
+    ComputeExplanations,
+    SummarizeConcepts,
+    FindUntrustworthyConcepts,
+    NeuronCorrespondence,
+    WriteReport,
 ]

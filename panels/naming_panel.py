@@ -78,7 +78,8 @@ class NamingPanel(foo.Panel):
         ctx.panel.state.pages = page["pages"]
         ctx.panel.state.gallery_ids = [item["map_id"] for item in page["items"]]
         ctx.panel.state.gallery_captions = [item["caption"] for item in page["items"]]
-        ctx.panel.data.set({f"thumb_{i}": item["src"] for i, item in enumerate(page["items"])})
+        # thumbnails are small cached files served by the App; state holds URLs
+        ctx.panel.state.set({f"gallery.thumb_{i}": item["src"] for i, item in enumerate(page["items"])})
 
     # ---- lifecycle and App events ---------------------------------------------
 
@@ -337,10 +338,9 @@ class NamingPanel(foo.Panel):
                 gallery.view(
                     f"thumb_{i}",
                     types.ImageView(
-                        width="120px",
-                        height="120px",
+                        width="112px",
+                        height="112px",
                         alt=caption,
-                        caption=caption,
                         operator=self.drop_map,
                         params={"map_id": state.gallery_ids[i]},
                     ),

@@ -2,44 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
-import time
 import urllib.request
 
-import pytest
 import yaml
 
 from conftest import REPO_ROOT
-from fiftyone_plugin.mongod import free_port
-
-
-@pytest.fixture(scope="module")
-def app_server(workdir):
-    port = free_port()
-    log = open(os.path.join(workdir, "app-server.log"), "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fiftyone.server.main", "--address", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"App server exited; see {log.name}")
-        try:
-            urllib.request.urlopen(url + "/plugins", timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        process.kill()
-        raise RuntimeError("App server did not start")
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
 
 
 def test_plugins_route_lists_every_operator_and_panel(app_server):

@@ -26,6 +26,11 @@ OPERATOR_NAMES = [
     "delete_concept",
     "export_concepts",
     "import_concepts",
+    "compute_explanations",
+    "summarize_concepts",
+    "untrustworthy_concepts",
+    "neuron_correspondence",
+    "write_report",
 ]
 
 
