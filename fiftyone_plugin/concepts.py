@@ -216,6 +216,9 @@ def restore_assignments(samples, previous, annotator, maps_field="actmaps"):
 
 def list_annotators(samples, maps_field="actmaps"):
     """Annotators who have named maps in ``maps_field``."""
+    # another process (the App, another annotator) may have added one since
+    # this dataset object was loaded
+    samples._dataset.reload()
     maps_field_of(samples, maps_field)
     prefix = f"{maps_field}.detections.{_CONCEPT_PREFIX}"
     schema = samples.get_field_schema(flat=True)

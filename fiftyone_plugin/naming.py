@@ -103,6 +103,21 @@ def progress(samples, annotator, maps_field="actmaps"):
     }
 
 
+def existing_map_ids(samples, ids, maps_field="actmaps"):
+    """The ids among ``ids`` that are maps in ``maps_field`` (others, e.g.
+    sample ids from another selection, are ignored)."""
+    valid = []
+    for i in ids:
+        try:
+            valid.append(ObjectId(i))
+        except Exception:
+            continue
+    path = f"{maps_field}.detections._id"
+    found = samples._dataset._sample_collection.distinct(path, {path: {"$in": valid}})
+    wanted = set(valid)
+    return [str(o) for o in found if o in wanted]
+
+
 def map_records(samples, map_ids, maps_field="actmaps"):
     """``{map_id: {filepath, bounding_box, heatmap, channel, rank, share,
     sample_id}}`` for the given maps, in one query."""

@@ -12,7 +12,7 @@ import fiftyone.operators.types as types
 from fiftyone_plugin import naming
 from fiftyone_plugin.concepts import NOT_NAMEABLE, validate_annotator
 
-from ..operators._common import map_ids_in_view, maps_fields, selected_map_ids
+from ..operators._common import maps_fields, selected_map_ids
 
 PER_PAGE = 24
 STORE = "interactive_naming"
@@ -60,7 +60,11 @@ class NamingPanel(foo.Panel):
         if maps_field is None:
             return
         points = naming.layout_points(ctx.dataset, self._annotator(ctx), maps_field)
-        ctx.panel.data.layout_plot = naming.scatter_traces(points)
+        # panel data patches are merged into the old value element-wise, so
+        # each new set of traces goes under a new key instead of patching
+        version = (ctx.panel.state.plot_version or 0) + 1
+        ctx.panel.data.set(f"layout_plot_{version}", naming.scatter_traces(points))
+        ctx.panel.state.plot_version = version
         stats = naming.progress(ctx.dataset, self._annotator(ctx), maps_field)
         ctx.panel.state.stats = {k: v for k, v in stats.items() if k != "concepts"}
         ctx.panel.state.concepts = [
@@ -79,7 +83,9 @@ class NamingPanel(foo.Panel):
         ctx.panel.state.gallery_ids = [item["map_id"] for item in page["items"]]
         ctx.panel.state.gallery_captions = [item["caption"] for item in page["items"]]
         # thumbnails are small cached files served by the App; state holds URLs
-        ctx.panel.state.set({f"gallery.thumb_{i}": item["src"] for i, item in enumerate(page["items"])})
+        ctx.panel.state.set(
+            {f"gallery.item_{i}.thumb_{i}": item["src"] for i, item in enumerate(page["items"])}
+        )
 
     # ---- lifecycle and App events ---------------------------------------------
 
@@ -111,16 +117,14 @@ class NamingPanel(foo.Panel):
             if ids:
                 self._set_selection(ctx, ids)
 
-    def on_change_view(self, ctx):
-        # an Embeddings-panel lasso narrows the view to the lassoed maps
+    def on_change_extended_selection(self, ctx):
+        # a lasso in the App's Embeddings panel over the maps' layout
+        selection = (ctx.extended_selection or {}).get("selection") or []
         maps_field = self._maps_field(ctx)
-        if maps_field and ctx.view._stages and getattr(ctx.view, "_is_patches", False) is False:
-            try:
-                ids = map_ids_in_view(ctx.view, maps_field)
-            except Exception:
-                return
-            total = ctx.dataset.count(f"{maps_field}.detections")
-            if 0 < len(ids) < total:
+        if maps_field and selection:
+            known = set(naming.existing_map_ids(ctx.dataset, selection, maps_field))
+            ids = [i for i in selection if i in known]
+            if ids:
                 self._set_selection(ctx, ids)
 
     # ---- panel events ----------------------------------------------------
@@ -146,7 +150,12 @@ class NamingPanel(foo.Panel):
 
     def on_points_selected(self, ctx):
         points = ctx.params.get("data") or []
-        self._set_selection(ctx, [p["id"] for p in points if p.get("id")])
+        ids = [p["id"] for p in points if p.get("id")]
+        if not ids:
+            # plotly also reports an empty selection when the plot redraws;
+            # clearing is the Clear button's job
+            return
+        self._set_selection(ctx, ids)
         self._say(ctx, f"{len(self._selection(ctx))} map(s) selected")
 
     def use_app_selection(self, ctx):
@@ -309,7 +318,7 @@ class NamingPanel(foo.Panel):
 
         if state.has_layout:
             panel.plot(
-                "layout_plot",
+                f"layout_plot_{state.plot_version}",
                 layout={
                     "dragmode": "lasso",
                     "height": 420,
@@ -335,20 +344,22 @@ class NamingPanel(foo.Panel):
         if selection:
             gallery = panel.h_stack("gallery", gap=1, align_x="left")
             for i, caption in enumerate(state.gallery_captions or []):
-                gallery.view(
+                item = gallery.v_stack(f"item_{i}", gap=0, align_x="center")
+                item.view(
                     f"thumb_{i}",
-                    types.ImageView(
-                        width="112px",
-                        height="112px",
-                        alt=caption,
-                        operator=self.drop_map,
-                        params={"map_id": state.gallery_ids[i]},
-                    ),
+                    types.ImageView(width="112px", height="112px", alt=caption),
+                )
+                item.btn(
+                    f"drop_{i}",
+                    label="drop",
+                    icon="close",
+                    on_click=self.drop_map,
+                    params={"map_id": state.gallery_ids[i]},
                 )
             if (state.pages or 1) > 1:
                 pager = panel.h_stack("pager", gap=1, align_y="center")
                 pager.btn("previous_page", label="Previous", on_click=self.previous_page, disabled=(state.page or 0) == 0)
-                pager.view("page_label", types.Notice(label=f"page {(state.page or 0) + 1} of {state.pages} (click a map to drop it)"))
+                pager.view("page_label", types.Notice(label=f"page {(state.page or 0) + 1} of {state.pages}"))
                 pager.btn("next_page", label="Next", on_click=self.next_page, disabled=(state.page or 0) >= (state.pages or 1) - 1)
 
             naming_row = panel.h_stack("naming_row", gap=1, align_y="center")

@@ -77,7 +77,7 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel = PanelDriver(mapped)
     panel.call("on_load")
     assert panel.state["maps_field"] == "actmaps"
-    traces = panel.data["layout_plot"]
+    traces = panel.data[f"layout_plot_{panel.state['plot_version']}"]
     assert sum(len(t["ids"]) for t in traces) == len(all_map_ids(mapped))
 
     panel.call("set_annotator", {"value": "al.ice"})
@@ -90,7 +90,7 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel.call("on_points_selected", {"data": [{"id": i, "x": 0, "y": 0} for i in ids[:6]]})
     assert panel.state["selection"] == ids[:6]
     assert len(panel.state["gallery_ids"]) == 6
-    thumb = panel.state["gallery"]["thumb_0"]
+    thumb = panel.state["gallery"]["item_0"]["thumb_0"]
     assert thumb.startswith("/media?filepath=")
     Image.open(naming.thumbnail_path(panel.state["gallery_ids"][0])).verify()
 
@@ -101,7 +101,7 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel.call("name_new")
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
     assert panel.state["stats"]["named"] == 5
-    assert [t["name"] for t in panel.data["layout_plot"]] == ["(unnamed)", "stripes"]
+    assert [t["name"] for t in panel.data[f"layout_plot_{panel.state['plot_version']}"]] == ["(unnamed)", "stripes"]
 
     # a bad name changes nothing and says why
     panel.type_into("naming_row.new_concept", "x" * 101)
@@ -198,3 +198,12 @@ def test_concept_colours_are_stable_and_distinct():
     assert naming.concept_color("head") == naming.concept_color("head")
     assert naming.concept_color("head") != naming.concept_color("body")
     assert naming.concept_color(None) == naming.UNNAMED_COLOR
+
+
+def test_embeddings_lasso_becomes_the_selection(mapped):
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    ids = all_map_ids(mapped)[:3]
+    sample_id = mapped.first().id  # not a map: ignored
+    panel.call("on_change_extended_selection", extended_selection={"selection": ids + [sample_id]})
+    assert panel.state["selection"] == ids
