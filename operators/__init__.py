@@ -1,5 +1,6 @@
 """The plugin's operators: thin wrappers over the ``fiftyone_plugin`` SDK."""
 
+from .agreement import ComputeAgreement
 from .compute import ComputeActivationMaps, ComputeMapLayout
 from .evaluation import (
     ComputeExplanations,
@@ -31,4 +32,5 @@ OPERATORS = [
     FindUntrustworthyConcepts,
     NeuronCorrespondence,
     WriteReport,
+    ComputeAgreement,
 ]

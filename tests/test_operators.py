@@ -31,6 +31,7 @@ OPERATOR_NAMES = [
     "untrustworthy_concepts",
     "neuron_correspondence",
     "write_report",
+    "compute_agreement",
 ]
 
 
@@ -185,3 +186,23 @@ def test_delegated_compute_is_queued_then_drained_with_progress(images, resnet_w
     assert done.status.progress == pytest.approx(1.0)
     assert len(images.exists("actmaps")) == 6
     service.delete_for_dataset(images._doc.id)
+
+
+def test_agreement_operator_reports_alphas_and_writes_a_consensus(images, resnet_weights):
+    fpl.compute_activation_maps(images, "resnet18", weights=resnet_weights, top_k=3)
+    ids = images.values("actmaps.detections.id", unwind=True)
+    half = len(ids) // 2
+    for annotator, (a, b) in {"alice": ("x", "y"), "bob": ("p", "q")}.items():
+        fpl.assign_concept(images, ids[:half], a, annotator)
+        fpl.assign_concept(images, ids[half:], b, annotator)
+    result = foo.execute_operator(
+        uri("compute_agreement"),
+        dataset=images,
+        params={"maps_field": "actmaps", "consensus": "consensus"},
+    )
+    assert result.error is None, result.error
+    # the same grouping under different names is perfect agreement
+    assert result.result["pair_alpha"] == pytest.approx(1.0)
+    assert result.result["aligned_alpha"] == pytest.approx(1.0)
+    assert result.result["consensus_maps"] == len(ids)
+    assert sum(fpl.list_concepts(images, "consensus").values()) == len(ids)

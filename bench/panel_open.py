@@ -1,0 +1,66 @@
+"""Opening the naming panel on a 20,000-map dataset, and naming 1,000
+selected maps from it, against a plain read of the same layout points (the
+least any panel must do)."""
+
+import argparse
+import json
+import time
+
+from ._common import best_of, private_database, report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--maps", type=int, default=20_000)
+    parser.add_argument("--maps-per-sample", type=int, default=5)
+    args = parser.parse_args(argv)
+
+    private_database()
+    import numpy as np
+
+    from fiftyone_plugin import naming
+    from fiftyone_plugin.visualization import write_points
+
+    from .bulk_assign import build
+
+    dataset = build(args.maps // args.maps_per_sample, args.maps_per_sample)
+    ids = dataset.values("actmaps.detections.id", unwind=True)
+    rng = np.random.default_rng(0)
+    write_points(dataset, "actmaps", {i: rng.normal(size=2) for i in ids})
+    naming.name_maps(dataset, ids[: args.maps // 4], "already named", "alice")
+
+    def raw_read():
+        dataset.values(["actmaps.detections.id", "actmaps.detections.point"])
+
+    def panel_open():
+        points = naming.layout_points(dataset, "alice")
+        traces = naming.scatter_traces(points)
+        naming.progress(dataset, "alice")
+        return traces
+
+    payload = len(json.dumps(panel_open()))
+    t_raw, t_open = best_of(raw_read), best_of(panel_open)
+    chosen = ids[-1000:]  # not among the already named
+    start = time.perf_counter()
+    naming.name_maps(dataset, chosen, "new concept", "alice")
+    t_name = time.perf_counter() - start
+    assert naming.progress(dataset, "alice")["named"] == args.maps // 4 + 1000
+
+    rows = [
+        ("maps", f"{len(ids)}"),
+        ("plain read of ids + points", f"{t_raw * 1000:.0f} ms"),
+        ("panel open (points, traces, counts)", f"{t_open * 1000:.0f} ms"),
+        ("scatter payload", f"{payload / 1e6:.2f} MB"),
+        ("naming 1,000 selected maps", f"{t_name * 1000:.0f} ms"),
+    ]
+    ok = report(
+        "naming panel",
+        rows,
+        [("panel open vs plain read", t_open / t_raw, 3.0, False)],
+    )
+    dataset.delete()
+    return ok
+
+
+if __name__ == "__main__":
+    raise SystemExit(0 if main() else 1)
