@@ -7,10 +7,16 @@ filter, colour and lasso by it natively. Every write is a single MongoDB
 chosen maps: no sample is read, modified and saved back, so two annotators
 (or two tabs) writing at once lose nothing, and 10,000 maps are named in one
 round trip.
+
+The schema declaration of ``concept_<annotator>`` is the one non-atomic
+part: FiftyOne saves a dataset's field list whole, so two processes
+declaring two annotators at once can lose one declaration. The data is never
+lost, and the readers here repair such a declaration from the data.
 """
 
 import json
 import re
+import threading
 import unicodedata
 from datetime import datetime, timezone
 
@@ -122,10 +128,46 @@ def _current_assignments(dataset, maps_field, oids, attribute):
     return found
 
 
+# threads of one process share each Dataset object, and with it the field
+# list that a declaration edits and saves
+_DECLARE_LOCK = threading.Lock()
+
+
 def _declare(dataset, maps_field, annotator):
     path = concept_field(annotator, maps_field)
+    if dataset.get_field(path) is not None:
+        return
+    with _DECLARE_LOCK:
+        for _ in range(5):
+            dataset.reload()  # another process may have declared it, or saved over ours
+            if dataset.get_field(path) is not None:
+                return
+            try:
+                dataset.add_sample_field(path, fo.StringField)
+            except ValueError:
+                continue  # declared meanwhile; the reload above sees it
     if dataset.get_field(path) is None:
-        dataset.add_sample_field(path, fo.StringField)
+        raise RuntimeError(f"could not declare {path!r} on {dataset.name!r}")
+
+
+def _annotators_in_data(dataset, maps_field):
+    """Annotators with a concept attribute on any map, read from the data
+    itself (independent of the declared schema)."""
+    pipeline = [
+        {"$match": {f"{maps_field}.detections.0": {"$exists": True}}},
+        {"$unwind": f"${maps_field}.detections"},
+        {"$project": {"k": {"$objectToArray": f"${maps_field}.detections"}}},
+        {"$unwind": "$k"},
+        {"$match": {"k.k": {"$regex": f"^{_CONCEPT_PREFIX}"}}},
+        {"$group": {"_id": "$k.k"}},
+    ]
+    found = (row["_id"][len(_CONCEPT_PREFIX) :] for row in dataset._sample_collection.aggregate(pipeline))
+    return {a for a in found if _ANNOTATOR.match(a)}
+
+
+def _has_data(dataset, maps_field, annotator):
+    path = f"{maps_field}.detections.{_attribute(annotator)}"
+    return dataset._sample_collection.find_one({path: {"$exists": True}}, {"_id": 1}) is not None
 
 
 def _write(dataset, maps_field, attribute, match, array_filter, concept):
@@ -214,15 +256,25 @@ def restore_assignments(samples, previous, annotator, maps_field="actmaps"):
     return sum(len(ids) for ids in by_name.values())
 
 
-def list_annotators(samples, maps_field="actmaps"):
-    """Annotators who have named maps in ``maps_field``."""
+def _declared_annotators(samples, maps_field):
     # another process (the App, another annotator) may have added one since
     # this dataset object was loaded
     samples._dataset.reload()
     maps_field_of(samples, maps_field)
     prefix = f"{maps_field}.detections.{_CONCEPT_PREFIX}"
-    schema = samples.get_field_schema(flat=True)
-    return sorted(path[len(prefix) :] for path in schema if path.startswith(prefix))
+    schema = samples._dataset.get_field_schema(flat=True)
+    return {path[len(prefix) :] for path in schema if path.startswith(prefix)}
+
+
+def list_annotators(samples, maps_field="actmaps"):
+    """Annotators who have named maps in ``maps_field`` (declared in the
+    schema, or found in the data, whose declaration is then repaired)."""
+    declared = _declared_annotators(samples, maps_field)
+    dataset = samples._dataset
+    for annotator in _annotators_in_data(dataset, maps_field) - declared:
+        _declare(dataset, maps_field, annotator)
+        declared.add(annotator)
+    return sorted(declared)
 
 
 def list_concepts(samples, annotator=None, maps_field="actmaps"):
@@ -235,9 +287,12 @@ def list_concepts(samples, annotator=None, maps_field="actmaps"):
     if annotator is not None:
         validate_annotator(annotator)
         annotators = [annotator]
+        known = _declared_annotators(samples, maps_field)
+        if annotator not in known and _has_data(samples._dataset, maps_field, annotator):
+            _declare(samples._dataset, maps_field, annotator)  # a lost declaration
+            known.add(annotator)
     else:
-        annotators = list_annotators(samples, maps_field)
-    known = set(list_annotators(samples, maps_field))
+        annotators = known = list_annotators(samples, maps_field)
     queried = [a for a in annotators if a in known]
     results = samples.aggregate(
         [fo.CountValues(concept_field(a, maps_field)) for a in queried]
@@ -266,7 +321,7 @@ def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
         return 0
     if new in names:
         raise ValueError(
-            f"{annotator} already has a concept {new!r}; use merge_concepts to join them"
+            f"{annotator} already has a concept {new!r}; merge the two instead of renaming"
         )
     _rewrite(samples._dataset, maps_field, annotator, [old], new)
     return names[old]

@@ -62,29 +62,49 @@ def layout_points(samples, annotator=None, maps_field="actmaps", points_attribut
     return {"ids": ids, "x": xs, "y": ys, "concepts": concepts}
 
 
-def scatter_traces(points):
-    """Plotly traces, one per concept (so the legend names them), unnamed
-    maps first and grey. Each trace carries its map ids."""
-    groups = {}
-    for i, concept in enumerate(points["concepts"]):
-        groups.setdefault(concept, []).append(i)
-    order = sorted(groups, key=lambda c: (c is not None, c == NOT_NAMEABLE, str(c)))
-    traces = []
-    for concept in order:
-        index = groups[concept]
-        traces.append(
-            {
-                "type": "scattergl",
-                "mode": "markers",
-                "name": display_name(concept),
-                "x": [points["x"][i] for i in index],
-                "y": [points["y"][i] for i in index],
-                "ids": [points["ids"][i] for i in index],
-                "marker": {"color": concept_color(concept), "size": 5, "opacity": 0.8},
-                "hoverinfo": "name",
-            }
-        )
-    return traces
+def legend(points):
+    """One entry per concept present, in drawing order (unnamed underneath,
+    then not nameable, then concepts by name): ``[{"name", "color",
+    "count", "layer", "concept"}]``, and each point's index into it."""
+    counts = {}
+    for concept in points["concepts"]:
+        counts[concept] = counts.get(concept, 0) + 1
+    order = sorted(counts, key=lambda c: (c is not None, c != NOT_NAMEABLE, str(c)))
+    entries = [
+        {
+            "name": display_name(c),
+            "concept": c,
+            "color": concept_color(c),
+            "count": counts[c],
+            "layer": 0 if c is None else 1 if c == NOT_NAMEABLE else 2,
+        }
+        for c in order
+    ]
+    code_of = {c: i for i, c in enumerate(order)}
+    return entries, np.array([code_of[c] for c in points["concepts"]], dtype="<u2")
+
+
+def layout_payload(points, version=0):
+    """The layout as the panel's scatter component reads it: one JSON string
+    with the ids concatenated (24 hex characters each), the coordinates as
+    base64 little-endian float32 pairs and each point's legend index as
+    base64 uint16. Strings, because the App replaces a string in panel data
+    whole but merges arrays element by element; compact, because 20,000
+    maps must open quickly."""
+    import json
+
+    entries, codes = legend(points)
+    xy = np.empty(2 * len(points["ids"]), dtype="<f4")
+    xy[0::2] = points["x"]
+    xy[1::2] = points["y"]
+    payload = {
+        "version": version,
+        "ids": "".join(points["ids"]),
+        "xy": base64.b64encode(xy.tobytes()).decode(),
+        "codes": base64.b64encode(codes.tobytes()).decode(),
+        "legend": entries,
+    }
+    return json.dumps(payload, separators=(",", ":"))
 
 
 def progress(samples, annotator, maps_field="actmaps"):
@@ -118,9 +138,11 @@ def existing_map_ids(samples, ids, maps_field="actmaps"):
     return [str(o) for o in found if o in wanted]
 
 
-def map_records(samples, map_ids, maps_field="actmaps"):
+def map_records(samples, map_ids, maps_field="actmaps", annotator=None):
     """``{map_id: {filepath, bounding_box, heatmap, channel, rank, share,
-    sample_id}}`` for the given maps, in one query."""
+    sample_id, concept}}`` for the given maps, in one query; ``concept`` is
+    ``annotator``'s name for the map (``None`` without an annotator)."""
+    concept_path = f"$m.{concept_field(annotator, maps_field).rsplit('.', 1)[1]}" if annotator else None
     wanted = [ObjectId(i) for i in map_ids]
     path = f"{maps_field}.detections"
     pipeline = [
@@ -137,6 +159,7 @@ def map_records(samples, map_ids, maps_field="actmaps"):
                 "channel": "$m.channel",
                 "rank": "$m.rank",
                 "share": "$m.share",
+                **({"concept": concept_path} if concept_path else {}),
             }
         },
     ]
@@ -153,6 +176,7 @@ def map_records(samples, map_ids, maps_field="actmaps"):
             "channel": row.get("channel"),
             "rank": row.get("rank"),
             "share": row.get("share"),
+            "concept": row.get("concept"),
         }
     return records
 
@@ -225,15 +249,17 @@ def media_url(path):
     return "/media?filepath=" + quote(path, safe="")
 
 
-def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, inline=False):
+def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, inline=False, annotator=None):
     """One page of the selection as thumbnails: ``{"items": [{"map_id",
-    "src", "caption"}], "page", "pages"}``. ``src`` is an App media URL of a
+    "src", "caption", "concept", "color"}], "page", "pages"}``; ``concept``
+    is ``annotator``'s current name for the map (display form, ``None`` if
+    unnamed) and ``color`` its colour in the scatter. ``src`` is an App media URL of a
     cached PNG (or, with ``inline``, a data URL). Maps that no longer exist
     are left out."""
     pages = max(1, -(-len(map_ids) // per_page))
     page = min(max(0, int(page)), pages - 1)
     chosen = map_ids[page * per_page : (page + 1) * per_page]
-    records = map_records(samples, chosen, maps_field) if chosen else {}
+    records = map_records(samples, chosen, maps_field, annotator) if chosen else {}
     items = []
     for map_id in chosen:
         record = records.get(map_id)
@@ -253,7 +279,16 @@ def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", si
         share = record.get("share")
         caption = f"ch {record['channel']} · rank {record['rank']}" + (f" · {share:.0%}" if share is not None else "")
         src = data_url(png) if inline else media_url(path)
-        items.append({"map_id": map_id, "src": src, "caption": caption})
+        concept = record.get("concept")
+        items.append(
+            {
+                "map_id": map_id,
+                "src": src,
+                "caption": caption,
+                "concept": None if concept is None else display_name(concept),
+                "color": concept_color(concept) if annotator else None,
+            }
+        )
     return {"items": items, "page": page, "pages": pages}
 
 

@@ -15,7 +15,6 @@ from fiftyone_plugin.concepts import NOT_NAMEABLE, validate_annotator
 from ..operators._common import maps_fields, selected_map_ids
 
 PER_PAGE = 24
-STORE = "interactive_naming"
 
 
 class NamingPanel(foo.Panel):
@@ -45,7 +44,10 @@ class NamingPanel(foo.Panel):
         return list(ctx.panel.state.selection or [])
 
     def _set_selection(self, ctx, ids):
-        ctx.panel.state.selection = list(dict.fromkeys(ids))
+        ids = list(dict.fromkeys(ids))
+        ctx.panel.state.selection = ids
+        # the scatter highlights these; one string, replaced whole
+        ctx.panel.data.set("scatter.selection", "".join(ids))
         ctx.panel.state.page = 0
         self._refresh_gallery(ctx)
 
@@ -60,11 +62,9 @@ class NamingPanel(foo.Panel):
         if maps_field is None:
             return
         points = naming.layout_points(ctx.dataset, self._annotator(ctx), maps_field)
-        # panel data patches are merged into the old value element-wise, so
-        # each new set of traces goes under a new key instead of patching
-        version = (ctx.panel.state.plot_version or 0) + 1
-        ctx.panel.data.set(f"layout_plot_{version}", naming.scatter_traces(points))
-        ctx.panel.state.plot_version = version
+        version = (ctx.panel.state.layout_version or 0) + 1
+        ctx.panel.data.set("scatter.layout", naming.layout_payload(points, version))
+        ctx.panel.state.layout_version = version
         stats = naming.progress(ctx.dataset, self._annotator(ctx), maps_field)
         ctx.panel.state.stats = {k: v for k, v in stats.items() if k != "concepts"}
         ctx.panel.state.concepts = [
@@ -76,24 +76,19 @@ class NamingPanel(foo.Panel):
         maps_field = self._maps_field(ctx)
         selection = self._selection(ctx)
         page = naming.gallery_page(
-            ctx.dataset, selection, page=ctx.panel.state.page or 0, per_page=PER_PAGE, maps_field=maps_field
+            ctx.dataset, selection, page=ctx.panel.state.page or 0, per_page=PER_PAGE, maps_field=maps_field,
+            annotator=self._annotator(ctx),
         ) if maps_field and selection else {"items": [], "page": 0, "pages": 1}
         ctx.panel.state.page = page["page"]
         ctx.panel.state.pages = page["pages"]
-        ctx.panel.state.gallery_ids = [item["map_id"] for item in page["items"]]
-        ctx.panel.state.gallery_captions = [item["caption"] for item in page["items"]]
         # thumbnails are small cached files served by the App; state holds URLs
-        ctx.panel.state.set(
-            {f"gallery.item_{i}.thumb_{i}": item["src"] for i, item in enumerate(page["items"])}
-        )
+        ctx.panel.state.gallery_items = page["items"]
 
     # ---- lifecycle and App events ---------------------------------------------
 
     def on_load(self, ctx):
-        remembered = ctx.store(STORE).get("annotator")
-        if remembered and not ctx.panel.state.annotator:
-            ctx.panel.state.annotator = remembered
-            ctx.panel.state.set("top.annotator", remembered)  # shown in the input
+        # the annotator is remembered by the browser (the annotator input
+        # component keeps it in localStorage and sends it on load)
         ctx.panel.state.maps_field = self._maps_field(ctx)
         ctx.panel.state.selection = self._selection(ctx)
         self._refresh_layout(ctx)
@@ -136,11 +131,12 @@ class NamingPanel(foo.Panel):
         except ValueError as e:
             self._say(ctx, str(e), error=True)
             return
+        if value == ctx.panel.state.annotator:
+            return
         ctx.panel.state.annotator = value
-        ctx.store(STORE).set("annotator", value)
         ctx.panel.state.undo = None
         self._say(ctx, f"Naming as {value}")
-        self._refresh_layout(ctx)
+        self.refresh(ctx)
 
     def set_maps_field(self, ctx):
         ctx.panel.state.maps_field = ctx.params.get("value") or ctx.panel.state.get("top.maps_field")
@@ -148,15 +144,16 @@ class NamingPanel(foo.Panel):
         self._refresh_layout(ctx)
         self._refresh_gallery(ctx)
 
-    def on_points_selected(self, ctx):
-        points = ctx.params.get("data") or []
-        ids = [p["id"] for p in points if p.get("id")]
-        if not ids:
-            # plotly also reports an empty selection when the plot redraws;
-            # clearing is the Clear button's job
-            return
+    def select_maps(self, ctx):
+        # the scatter sends the whole new selection (lasso, click, legend)
+        ids = [i for i in (ctx.params.get("ids") or []) if isinstance(i, str)]
+        maps_field = self._maps_field(ctx)
+        if ids and maps_field:
+            # maps may have been deleted in another tab since the layout was sent
+            known = set(naming.existing_map_ids(ctx.dataset, ids, maps_field))
+            ids = [i for i in ids if i in known]
         self._set_selection(ctx, ids)
-        self._say(ctx, f"{len(self._selection(ctx))} map(s) selected")
+        self._say(ctx, f"{len(ids)} map(s) selected")
 
     def use_app_selection(self, ctx):
         maps_field = self._maps_field(ctx)
@@ -167,9 +164,7 @@ class NamingPanel(foo.Panel):
         self._set_selection(ctx, ids)
 
     def drop_map(self, ctx):
-        # an image click sends the ImageView's params
-        args = {**ctx.params, **(ctx.params.get("params") or {}), **(getattr(ctx, "event_args", None) or {})}
-        map_id = args.get("map_id")
+        map_id = ctx.params.get("map_id")
         self._set_selection(ctx, [i for i in self._selection(ctx) if i != map_id])
 
     def clear_selection(self, ctx):
@@ -211,7 +206,7 @@ class NamingPanel(foo.Panel):
         what = "unnamed" if concept is None else f"named '{naming.display_name(concept)}'"
         self._say(ctx, f"{len(ids)} map(s) {what}")
         ctx.panel.state.set("naming_row.new_concept", "")
-        self._refresh_layout(ctx)
+        self.refresh(ctx)
 
     def name_new(self, ctx):
         self._act(ctx, ctx.panel.state.get("naming_row.new_concept") or "")
@@ -237,7 +232,7 @@ class NamingPanel(foo.Panel):
         count = naming.undo(ctx.dataset, record, self._maps_field(ctx))
         ctx.panel.state.undo = None
         self._say(ctx, f"Undid the last {record['kind']} ({count} map(s))")
-        self._refresh_layout(ctx)
+        self.refresh(ctx)
 
     def _manage(self, ctx, action, **kwargs):
         annotator = self._annotator(ctx)
@@ -251,14 +246,18 @@ class NamingPanel(foo.Panel):
             return
         ctx.panel.state.undo = record
         self._say(ctx, f"{action}: {count} map(s) changed")
-        self._refresh_layout(ctx)
+        self.refresh(ctx)
 
     def rename(self, ctx):
         self._manage(ctx, "rename", concept=ctx.panel.state.get("manage_row.manage_concept"), new_name=ctx.panel.state.get("manage_row.manage_new_name") or "")
 
     def merge(self, ctx):
-        sources = [c for c in (ctx.panel.state.get("merge_row.merge_concepts") or []) if c]
-        self._manage(ctx, "merge", concepts=sources, into=ctx.panel.state.get("manage_row.manage_new_name") or "")
+        # merge the chosen concept into the typed name (existing or new)
+        source = ctx.panel.state.get("manage_row.manage_concept")
+        if not source:
+            self._say(ctx, "Pick the concept to merge", error=True)
+            return
+        self._manage(ctx, "merge", concepts=[source], into=ctx.panel.state.get("manage_row.manage_new_name") or "")
 
     def delete(self, ctx):
         self._manage(ctx, "delete", concept=ctx.panel.state.get("manage_row.manage_concept"))
@@ -288,7 +287,10 @@ class NamingPanel(foo.Panel):
         maps_field = state.maps_field
 
         top = panel.h_stack("top", align_y="center", gap=2)
-        top.str("annotator", label="Annotator", description="who is naming", on_change=self.set_annotator)
+        top.view(
+            "annotator",
+            types.View(component="NamingAnnotator", annotator=state.annotator or "", on_change=self.set_annotator),
+        )
         fields = maps_fields(ctx.dataset)
         if len(fields) > 1:
             choices = types.DropdownView()
@@ -317,20 +319,7 @@ class NamingPanel(foo.Panel):
             )
 
         if state.has_layout:
-            panel.plot(
-                f"layout_plot_{state.plot_version}",
-                layout={
-                    "dragmode": "lasso",
-                    "height": 420,
-                    "margin": {"l": 10, "r": 10, "t": 10, "b": 10},
-                    "xaxis": {"visible": False},
-                    "yaxis": {"visible": False},
-                    "legend": {"itemsizing": "constant"},
-                    "uirevision": "keep",
-                },
-                config={"displaylogo": False},
-                on_selected=self.on_points_selected,
-            )
+            panel.view("scatter", types.View(component="NamingConceptScatter", on_select=self.select_maps))
         else:
             panel.view("no_layout", types.Notice(label="No layout yet: run 'compute map layout'."))
 
@@ -342,26 +331,7 @@ class NamingPanel(foo.Panel):
         sel.btn("clear_selection", label="Clear", on_click=self.clear_selection, disabled=not selection)
 
         if selection:
-            gallery = panel.h_stack("gallery", gap=1, align_x="left")
-            for i, caption in enumerate(state.gallery_captions or []):
-                item = gallery.v_stack(f"item_{i}", gap=0, align_x="center")
-                item.view(
-                    f"thumb_{i}",
-                    types.ImageView(width="112px", height="112px", alt=caption),
-                )
-                item.btn(
-                    f"drop_{i}",
-                    label="drop",
-                    icon="close",
-                    on_click=self.drop_map,
-                    params={"map_id": state.gallery_ids[i]},
-                )
-            if (state.pages or 1) > 1:
-                pager = panel.h_stack("pager", gap=1, align_y="center")
-                pager.btn("previous_page", label="Previous", on_click=self.previous_page, disabled=(state.page or 0) == 0)
-                pager.view("page_label", types.Notice(label=f"page {(state.page or 0) + 1} of {state.pages}"))
-                pager.btn("next_page", label="Next", on_click=self.next_page, disabled=(state.page or 0) >= (state.pages or 1) - 1)
-
+            # naming controls right under the selection, above the (long) gallery
             naming_row = panel.h_stack("naming_row", gap=1, align_y="center")
             naming_row.str("new_concept", label="New concept")
             naming_row.btn("name_new", label="Name selection", variant="contained", on_click=self.name_new)
@@ -374,6 +344,16 @@ class NamingPanel(foo.Panel):
                 naming_row.btn("name_existing", label="Assign", on_click=self.name_existing)
             naming_row.btn("not_nameable", label="Not nameable", on_click=self.mark_not_nameable)
             naming_row.btn("unassign", label="Unassign", on_click=self.unassign)
+
+            if (state.pages or 1) > 1:
+                pager = panel.h_stack("pager", gap=1, align_y="center")
+                pager.btn("previous_page", label="Previous", on_click=self.previous_page, disabled=(state.page or 0) == 0)
+                pager.view("page_label", types.Notice(label=f"page {(state.page or 0) + 1} of {state.pages}"))
+                pager.btn("next_page", label="Next", on_click=self.next_page, disabled=(state.page or 0) >= (state.pages or 1) - 1)
+            panel.view(
+                "gallery",
+                types.View(component="NamingMapGallery", items=state.gallery_items or [], on_drop=self.drop_map),
+            )
 
         concepts = state.concepts or []
         if concepts:
@@ -389,13 +369,8 @@ class NamingPanel(foo.Panel):
             manage.enum("manage_concept", choices.values(), view=choices, label="Concept")
             manage.str("manage_new_name", label="New name / merge into")
             manage.btn("rename", label="Rename", on_click=self.rename)
+            manage.btn("merge", label="Merge into", on_click=self.merge)
             manage.btn("delete", label="Delete", on_click=self.delete)
             manage.btn("show_concept", label="Show in App", on_click=self.show_concept_in_app)
-            merge_choices = types.AutocompleteView(
-                choices=[types.Choice(row["concept"], label=row["concept"]) for row in concepts]
-            )
-            merge = panel.h_stack("merge_row", gap=1, align_y="center")
-            merge.list("merge_concepts", types.String(), view=merge_choices, label="Merge these")
-            merge.btn("merge", label="Merge into the new name", on_click=self.merge)
 
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2, padding=1))

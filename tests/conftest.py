@@ -113,3 +113,12 @@ def app_server(workdir):
     yield url
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # lets fixtures see that their test failed (the browser test saves a
+    # screenshot then)
+    outcome = yield
+    if outcome.get_result().failed:
+        item.failed = True

@@ -7,6 +7,7 @@ to docs/ for the README)."""
 import os
 import re
 import shutil
+import time
 
 import pytest
 
@@ -14,6 +15,7 @@ import fiftyone as fo
 
 import fiftyone_plugin as fpl
 from conftest import REPO_ROOT
+from fiftyone_plugin import naming
 from fiftyone_plugin.demo import build_dataset, load_model
 
 pytestmark = pytest.mark.browser
@@ -76,7 +78,7 @@ class App:
     def open_panel(self):
         self.page.click("[data-cy=new-panel-btn]")
         self.page.get_by_text("Interactive naming", exact=True).first.click()
-        self.panel.get_by_text("who is naming").wait_for()
+        self.panel.locator("[data-testid=annotator-input]").wait_for()
 
     def input_after(self, label):
         return self.panel.locator(f"xpath=.//p[normalize-space(text())='{label}']/following::input[1]")
@@ -109,100 +111,218 @@ class App:
         ).click()
         self.page.get_by_role("option", name=option, exact=True).click()
 
-    def wait_selection_change(self, previous, timeout=30):
-        import time
-
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            count = self.selected_count()
-            if count != previous:
-                return count
-            self.page.wait_for_timeout(250)
-        raise AssertionError(f"the selection stayed at {previous} maps")
-
     def selected_count(self):
         text = self.panel.get_by_text(re.compile(r"^\d+ map\(s\) selected$")).first.inner_text()
         return int(text.split()[0])
 
-    def lasso(self, q0, q1):
-        """Lasso the maps whose x lies between the q0 and q1 quantiles of
-        all maps' x, using plotly's own axes to find them on screen."""
-        plot = self.panel.locator(".js-plotly-plot").first
-        left, right, top, bottom = plot.evaluate(
-            """(gd, [q0, q1]) => {
-                const xs = gd.data.flatMap(t => t.x).sort((a, b) => a - b);
-                const ys = gd.data.flatMap(t => t.y);
-                const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-                const box = gd.getBoundingClientRect();
-                const q = f => xs[Math.min(xs.length - 1, Math.floor(f * (xs.length - 1)))];
-                const px = x => box.left + xa._offset + xa.l2p(x);
-                const py = y => box.top + ya._offset + ya.l2p(y);
-                const pad = 4;
-                return [px(q(q0)) - pad, px(q(q1)) + pad,
-                        py(Math.max(...ys)) - pad, py(Math.min(...ys)) + pad];
-            }""",
-            [q0, q1],
+    @property
+    def canvas(self):
+        return self.panel.locator("[data-testid=concept-scatter-canvas]")
+
+    def points(self):
+        """Every map in the scatter: id, concept and position in page pixels."""
+        return self.canvas.evaluate(
+            """el => {
+                const box = el.getBoundingClientRect();
+                return el.namingPoints().map(p => ({...p, x: box.left + p.x, y: box.top + p.y}));
+            }"""
         )
+
+    def lasso(self, q0, q1):
+        """Lasso the maps whose screen x lies between about the q0 and q1
+        quantiles of all maps' x; returns the ids that must be selected.
+        The lasso's sides go through the widest gaps near those quantiles,
+        so that the browser rounding the pointer to whole pixels changes
+        nothing."""
+        self.canvas.scroll_into_view_if_needed()
+        points = self.points()
+        xs = sorted(p["x"] for p in points)
+
+        def cut(q):
+            if q <= 0:
+                return xs[0] - 4
+            if q >= 1:
+                return xs[-1] + 4
+            at = int(q * (len(xs) - 1))
+            window = range(max(1, at - 10), min(len(xs), at + 11))
+            i = max(window, key=lambda k: xs[k] - xs[k - 1])
+            return (xs[i - 1] + xs[i]) / 2
+
+        lo, hi = cut(q0), cut(q1)
+        box = self.canvas.bounding_box()
+        top, bottom = box["y"] + 2, box["y"] + box["height"] - 2
         mouse = self.page.mouse
-        mouse.move(left, top)
+        mouse.move(lo, top)
         mouse.down()
-        for x, y in ((right, top), (right, bottom), (left, bottom), (left, top + 1)):
-            mouse.move(x, y, steps=8)
+        for x, y in ((hi, top), (hi, bottom), (lo, bottom), (lo, top + 1)):
+            mouse.move(x, y, steps=6)
         mouse.up()
+        return {p["id"] for p in points if lo < p["x"] < hi}
+
+    def pixel(self, x, y):
+        """The canvas colour at page position (x, y), as (r, g, b)."""
+        return tuple(self.canvas.evaluate(
+            """(el, [x, y]) => {
+                const box = el.getBoundingClientRect(), ratio = el.width / box.width;
+                const d = el.getContext("2d").getImageData(Math.round((x - box.left) * ratio), Math.round((y - box.top) * ratio), 1, 1).data;
+                return [d[0], d[1], d[2]];
+            }""",
+            [x, y],
+        ))
+
+    def wait_selected(self, count, timeout=30):
+        """Wait until the panel says ``count`` maps are selected and the
+        scatter highlights that many."""
+        self.expect_text(f"^{count} map\\(s\\) selected$", timeout * 1000)
+        deadline = time.time() + timeout
+        while int(self.canvas.get_attribute("data-selected")) != count:
+            assert time.time() < deadline, f"the scatter shows {self.canvas.get_attribute('data-selected')} selected, not {count}"
+            self.page.wait_for_timeout(200)
 
 
 def concepts(dataset, annotator):
     return fpl.list_concepts(fo.load_dataset(dataset.name), annotator)
 
 
-def test_name_maps_in_the_app(world, app_server, browser):
+def names_by_map(dataset, annotator):
+    """``{map_id: concept}`` of ``annotator``'s named maps, from the database."""
+    dataset = fo.load_dataset(dataset.name)
+    ids, names = dataset.values(["actmaps.detections.id", f"actmaps.detections.concept_{annotator}"])
+    return {i: n for per_ids, per_names in zip(ids, names) for i, n in zip(per_ids, per_names or []) if n is not None}
+
+
+def hex_rgb(color):
+    return tuple(int(color[i : i + 2], 16) for i in (1, 3, 5))
+
+
+def close(rgb, expected, tolerance=40):
+    return all(abs(a - b) <= tolerance for a, b in zip(rgb, expected))
+
+
+@pytest.fixture
+def app(browser, request):
+    """A fresh page; on failure its screenshot and console go to artifacts."""
     page = browser.new_page(viewport={"width": 1600, "height": 1100})
-    app = App(page)
+    console = []
+    page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+    page.on("pageerror", lambda e: console.append(f"page error: {e}"))
+    yield App(page)
+    if getattr(request.node, "failed", False):
+        App(page).shot(f"failed-{request.node.name}")
+        with open(os.path.join(ARTIFACTS, f"failed-{request.node.name}.log"), "w") as f:
+            f.write("\n".join(console))
+    page.close()
+
+
+def test_name_maps_in_the_app(world, app_server, app):
+    page = app.page
     page.goto(f"{app_server}/datasets/{world.name}")
     page.locator("[data-cy=fo-grid]").wait_for(timeout=120_000)
     app.dismiss_popups()
     app.open_panel()
+    total = world.count("actmaps.detections")
 
-    app.type("Annotator", "alice")
+    annotator = app.panel.locator("[data-testid=annotator-input]")
+    annotator.fill("alice")
+    annotator.press("Enter")
     app.expect_text("Naming as alice")
-    app.expect_text(r"alice: 0 of \d+ maps named")
+    app.expect_text(f"alice: 0 of {total} maps named")
+    assert int(app.canvas.get_attribute("data-points")) == total
     app.shot("01-panel-open")
 
-    # lasso the left half of the layout
-    app.lasso(0.0, 0.45)
-    app.expect_text(r"^[1-9]\d* map\(s\) selected$")
-    selected = app.selected_count()
-    total = world.count("actmaps.detections")
-    assert 0 < selected < total
-    app.panel.locator("img").first.wait_for()
+    # lasso the left part of the layout: exactly the maps inside are selected
+    left = app.lasso(0.0, 0.4)
+    assert 0 < len(left) < total
+    app.wait_selected(len(left))
+    items = app.panel.locator("[data-testid=map-gallery-item]")
+    items.first.wait_for()
+    assert items.count() == min(24, len(left))
+    assert {items.nth(i).get_attribute("data-map-id") for i in range(items.count())} <= left
     app.shot("02-lasso-gallery")
 
-    # drop one map from the selection with the button under its thumbnail
-    app.click("drop")
-    app.expect_text(f"^{selected - 1} map\\(s\\) selected$")
-    selected -= 1
-
+    # click a thumbnail to drop its map from the selection, then name the rest
+    dropped = items.first.get_attribute("data-map-id")
+    items.first.click()
+    app.wait_selected(len(left) - 1)
+    stripes = left - {dropped}
     app.type("New concept", "stripes")
     app.click("Name selection")
-    app.expect_text(f"{selected} map\\(s\\) named 'stripes'")
-    assert concepts(world, "alice") == {"stripes": selected}
+    app.expect_text(f"{len(stripes)} map\\(s\\) named 'stripes'")
+    assert names_by_map(world, "alice") == {i: "stripes" for i in stripes}
 
+    # the scatter recolours: named maps in the concept's colour, the rest grey
+    app.panel.get_by_text(f"stripes ({len(stripes)})").wait_for()
+    app.panel.get_by_text(f"(unnamed) ({total - len(stripes)})").wait_for()
+    colour = hex_rgb(naming.concept_color("stripes"))
+    points = {p["id"]: p for p in app.points()}
+    assert {i for i, p in points.items() if p["concept"] == "stripes"} == stripes
+    hits = sum(close(app.pixel(points[i]["x"], points[i]["y"]), colour) for i in stripes)
+    assert hits >= 0.8 * len(stripes), f"only {hits} of {len(stripes)} named maps drawn in their colour"
     app.shot("03-named")
+
+    # a second lasso, on the right, names another concept
+    right = app.lasso(0.65, 1.0)
+    app.wait_selected(len(right))
+    app.type("New concept", "dots")
+    app.click("Name selection")
+    app.expect_text(f"{len(right)} map\\(s\\) named 'dots'")
+    expected = {**{i: "stripes" for i in stripes}, **{i: "dots" for i in right}}
+    assert names_by_map(world, "alice") == expected
+    grey = hex_rgb(naming.UNNAMED_COLOR)
+    points = {p["id"]: p for p in app.points()}
+    dots_colour = hex_rgb(naming.concept_color("dots"))
+    assert sum(close(app.pixel(points[i]["x"], points[i]["y"]), dots_colour) for i in right) >= 0.8 * len(right)
+    unnamed = [i for i in points if i not in expected]
+    if unnamed:  # grey where nothing is named (allowing for overlaps)
+        greys = sum(close(app.pixel(points[i]["x"], points[i]["y"]), grey, 60) for i in unnamed)
+        assert greys >= 0.5 * len(unnamed)
+
+    # clicking a legend entry selects that concept's maps; not nameable
+    app.panel.get_by_text(f"dots ({len(right)})").click()
+    app.wait_selected(len(right))
+    app.click("Not nameable")
+    app.expect_text(f"{len(right)} map\\(s\\) marked not nameable|{len(right)} map\\(s\\) named '\\(not nameable\\)'")
+    assert concepts(world, "alice") == {"stripes": len(stripes), fpl.NOT_NAMEABLE: len(right)}
+    app.click("Undo")
+    app.expect_text("Undid the last assign")
+    assert names_by_map(world, "alice") == expected
 
     # rename, then undo it
     app.choose("Concept", "stripes")
     app.type("New name / merge into", "stripy")
     app.click("Rename")
     app.expect_text("rename: ")
-    assert concepts(world, "alice") == {"stripy": selected}
+    assert concepts(world, "alice") == {"stripy": len(stripes), "dots": len(right)}
     app.click("Undo")
     app.expect_text("Undid the last rename")
-    assert concepts(world, "alice") == {"stripes": selected}
+    assert concepts(world, "alice") == {"stripes": len(stripes), "dots": len(right)}
+
+    # merge stripes into dots, then undo it
+    app.choose("Concept", "stripes")
+    app.type("New name / merge into", "dots")
+    app.click("Merge into")
+    app.expect_text("merge: ")
+    assert concepts(world, "alice") == {"dots": len(stripes) + len(right)}
+    app.panel.get_by_text(f"dots ({len(stripes) + len(right)})").wait_for()
+    app.shot("04-merged")
+    app.click("Undo")
+    app.expect_text("Undid the last merge")
+    assert names_by_map(world, "alice") == expected
 
     # a bad name is refused with a message and changes nothing
+    app.click("Clear")
+    app.wait_selected(0)
+    app.lasso(0.45, 0.6)
     app.type("New concept", "x" * 101)
     app.click("Name selection")
     app.expect_text("at most 100 characters")
-    assert concepts(world, "alice") == {"stripes": selected}
+    assert names_by_map(world, "alice") == expected
     app.shot("05-final")
-    page.close()
+
+    # the browser remembers who is naming: a fresh panel starts as alice
+    page.reload()
+    page.locator("[data-cy=fo-grid]").wait_for(timeout=120_000)
+    app.dismiss_popups()
+    if not app.panel.count():
+        app.open_panel()
+    app.expect_text(f"alice: {len(expected)} of {total} maps named")

@@ -127,6 +127,46 @@ def test_concurrent_annotators_lose_nothing(mapped):
     assert fpl.list_concepts(mapped, "bob") == {"thing": len(ids)}
 
 
+def test_lost_schema_declaration_is_repaired_from_the_data(mapped):
+    # what a concurrent save of the field list by another process leaves:
+    # names in the data, no declaration in the schema
+    ids = map_ids(mapped)
+    mapped._sample_collection.update_many({}, {"$set": {"actmaps.detections.$[].concept_zoe": "wheel"}})
+    assert mapped.get_field("actmaps.detections.concept_zoe") is None
+    assert fpl.list_concepts(mapped, "zoe") == {"wheel": len(ids)}
+    assert mapped.get_field("actmaps.detections.concept_zoe") is not None
+    mapped._sample_collection.update_many({}, {"$set": {"actmaps.detections.$[].concept_yan": "rim"}})
+    assert "yan" in fpl.list_annotators(mapped)
+    assert fpl.list_concepts(mapped)["yan"] == {"rim": len(ids)}
+
+
+WRITER = """
+import sys
+import fiftyone as fo
+import fiftyone_plugin as fpl
+dataset = fo.load_dataset(sys.argv[1])
+ids = [i for ids in dataset.values("actmaps.detections.id") for i in ids]
+for annotator in sys.argv[2:]:
+    for start in range(0, len(ids), 4):
+        fpl.assign_concept(dataset, ids[start : start + 4], "c_" + annotator, annotator)
+"""
+
+
+def test_annotators_in_separate_processes_lose_nothing(mapped):
+    # two App server workers (or two machines) declaring annotators at once
+    import subprocess
+    import sys
+
+    mapped.persistent = True
+    groups = [["p1a", "p1b", "p1c"], ["p2a", "p2b", "p2c"]]
+    writers = [subprocess.Popen([sys.executable, "-c", WRITER, mapped.name, *g]) for g in groups]
+    assert [w.wait(timeout=300) for w in writers] == [0, 0]
+    n = len(map_ids(mapped))
+    everyone = [a for g in groups for a in g]
+    assert fpl.list_annotators(mapped) == sorted(everyone)
+    assert fpl.list_concepts(mapped) == {a: {f"c_{a}": n} for a in everyone}
+
+
 def test_export_import_round_trip_and_recomputed_maps(mapped, workdir):
     ids = map_ids(mapped)
     fpl.assign_concept(mapped, ids[:5], "Kopf 🦜", "alice")

@@ -18,6 +18,46 @@ from test_activation_maps import TinyNet
 PANEL = "@interactive-naming/interactive-naming/naming_panel"
 
 
+def decode_layout(text):
+    """What the scatter component reads from the panel's layout payload."""
+    import base64
+    import json
+
+    import numpy as np
+
+    raw = json.loads(text)
+    ids = [raw["ids"][i : i + 24] for i in range(0, len(raw["ids"]), 24)]
+    xy = np.frombuffer(base64.b64decode(raw["xy"]), dtype="<f4").reshape(-1, 2)
+    codes = np.frombuffer(base64.b64decode(raw["codes"]), dtype="<u2")
+    names = [raw["legend"][c]["name"] for c in codes]
+    return {"ids": ids, "xy": xy, "names": names, "legend": raw["legend"]}
+
+
+def rendered_view(panel, name):
+    """The view of the property ``name`` in the panel's last render."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict) and name in properties:
+                found.append(properties[name]["view"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(panel.output)
+    assert found, f"nothing named {name!r} was rendered"
+    return found[0]
+
+
+def selected_in_scatter(panel):
+    joined = panel.data.get("scatter", {}).get("selection", "")
+    return [joined[i : i + 24] for i in range(0, len(joined), 24)]
+
+
 class PanelDriver:
     """Calls panel methods like the App does and keeps the panel state the
     App would hold, by applying the state patches the panel sends back."""
@@ -77,8 +117,13 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel = PanelDriver(mapped)
     panel.call("on_load")
     assert panel.state["maps_field"] == "actmaps"
-    traces = panel.data[f"layout_plot_{panel.state['plot_version']}"]
-    assert sum(len(t["ids"]) for t in traces) == len(all_map_ids(mapped))
+    layout = decode_layout(panel.data["scatter"]["layout"])
+    assert sorted(layout["ids"]) == sorted(all_map_ids(mapped))
+    stored = mapped.values(["actmaps.detections.id", "actmaps.detections.point"])
+    points = {i: p for ids, pts in zip(*stored) for i, p in zip(ids, pts)}
+    for map_id, (x, y) in zip(layout["ids"], layout["xy"]):
+        assert (x, y) == pytest.approx(points[map_id], abs=1e-5)
+    assert set(layout["names"]) == {naming.UNNAMED_LABEL}
 
     panel.call("set_annotator", {"value": "al.ice"})
     assert panel.state["message_is_error"] and "annotator" in panel.state["message"]
@@ -87,21 +132,34 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
 
     # a lasso in the panel's scatter
     ids = all_map_ids(mapped)
-    panel.call("on_points_selected", {"data": [{"id": i, "x": 0, "y": 0} for i in ids[:6]]})
+    panel.call("select_maps", {"ids": ids[:6]})
     assert panel.state["selection"] == ids[:6]
-    assert len(panel.state["gallery_ids"]) == 6
-    thumb = panel.state["gallery"]["item_0"]["thumb_0"]
-    assert thumb.startswith("/media?filepath=")
-    Image.open(naming.thumbnail_path(panel.state["gallery_ids"][0])).verify()
+    assert selected_in_scatter(panel) == ids[:6]
+    items = panel.state["gallery_items"]
+    assert [item["map_id"] for item in items] == ids[:6]
+    assert items[0]["src"].startswith("/media?filepath=")
+    assert items[0]["concept"] is None and items[0]["color"] == naming.UNNAMED_COLOR
+    Image.open(naming.thumbnail_path(items[0]["map_id"])).verify()
+    # the JS components get their items and the panel methods to call
+    gallery = rendered_view(panel, "gallery")
+    assert gallery["component"] == "NamingMapGallery"
+    assert [item["map_id"] for item in gallery["items"]] == ids[:6]
+    assert gallery["on_drop"].endswith("naming_panel#drop_map")
+    assert rendered_view(panel, "scatter")["on_select"].endswith("naming_panel#select_maps")
 
     # drop one map by clicking its thumbnail, then name the rest
     panel.call("drop_map", {"map_id": ids[0]})
     assert panel.state["selection"] == ids[1:6]
+    assert selected_in_scatter(panel) == ids[1:6]
     panel.type_into("naming_row.new_concept", "  stripes  ")
     panel.call("name_new")
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
     assert panel.state["stats"]["named"] == 5
-    assert [t["name"] for t in panel.data[f"layout_plot_{panel.state['plot_version']}"]] == ["(unnamed)", "stripes"]
+    layout = decode_layout(panel.data["scatter"]["layout"])
+    assert [(e["name"], e["count"]) for e in layout["legend"]] == [("(unnamed)", len(ids) - 5), ("stripes", 5)]
+    named = {i for i, name in zip(layout["ids"], layout["names"]) if name == "stripes"}
+    assert named == set(ids[1:6])
+    assert panel.state["gallery_items"][0]["concept"] == "stripes"
 
     # a bad name changes nothing and says why
     panel.type_into("naming_row.new_concept", "x" * 101)
@@ -132,12 +190,17 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel.call("undo")
     assert fpl.list_concepts(mapped, "alice")["stripes"] == 5
 
-    panel.type_into("merge_row.merge_concepts", ["stripes", fpl.NOT_NAMEABLE])
-    panel.type_into("manage_row.manage_new_name", "pattern")
+    # rename onto an existing name is refused (that is a merge)
+    fpl.assign_concept(mapped, ids[-2:], "dots", "alice")
+    panel.type_into("manage_row.manage_concept", "stripes")
+    panel.type_into("manage_row.manage_new_name", "dots")
+    panel.call("rename")
+    assert panel.state["message_is_error"] and "already has a concept 'dots'" in panel.state["message"]
     panel.call("merge")
-    assert fpl.list_concepts(mapped, "alice") == {"pattern": 5 + len(selected)}
+    assert fpl.list_concepts(mapped, "alice") == {"dots": 7, fpl.NOT_NAMEABLE: len(selected)}
     panel.call("undo")
-    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5, fpl.NOT_NAMEABLE: len(selected)}
+    assert fpl.list_concepts(mapped, "alice") == {"stripes": 5, "dots": 2, fpl.NOT_NAMEABLE: len(selected)}
+    fpl.assign_concept(mapped, ids[-2:], None, "alice")
 
     panel.type_into("manage_row.manage_concept", "stripes")
     panel.call("delete")
@@ -176,11 +239,11 @@ def test_paging_large_selections(mapped):
     panel = PanelDriver(mapped)
     panel.call("on_load")
     ids = all_map_ids(mapped)
-    panel.call("on_points_selected", {"data": [{"id": i} for i in ids]})
+    panel.call("select_maps", {"ids": ids})
     assert panel.state["pages"] == -(-len(ids) // 24)
     panel.call("next_page")
     assert panel.state["page"] == 1
-    assert panel.state["gallery_ids"] == ids[24:48]
+    assert [item["map_id"] for item in panel.state["gallery_items"]] == ids[24:48]
 
 
 def test_thumbnail_draws_the_heatmap_over_the_region(workdir):

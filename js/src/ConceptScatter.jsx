@@ -1,0 +1,240 @@
+import { React, useTriggerPanelEvent } from "./globals.js";
+import {
+  bounds, combineSelection, decodeLayout, fitTransform, lassoIndices, nearestIndex, splitIds,
+} from "./geometry.js";
+
+const { useEffect, useMemo, useRef, useState } = React;
+
+const HEIGHT = 420;
+const POINT_RADIUS = 2.6;
+const SELECTED_COLOR = "#ffffff";
+
+// The layout of all maps, coloured by the annotator's concepts. Drag a lasso
+// to select (shift adds, alt removes), click a point to select one map, click
+// a legend entry to select a concept's maps; wheel zooms, double-click resets.
+export default function ConceptScatter(props) {
+  const { schema, data } = props;
+  const view = (schema && schema.view) || {};
+  const triggerPanelEvent = useTriggerPanelEvent();
+
+  const layout = useMemo(() => decodeLayout(data && data.layout), [data && data.layout]);
+  const selectedIds = useMemo(() => splitIds(data && data.selection), [data && data.selection]);
+  const selectedIndex = useMemo(() => {
+    if (!layout) return new Set();
+    const wanted = new Set(selectedIds);
+    const hits = new Set();
+    layout.ids.forEach((id, i) => wanted.has(id) && hits.add(i));
+    return hits;
+  }, [layout, selectedIds]);
+
+  const wrapper = useRef(null);
+  const canvas = useRef(null);
+  const [width, setWidth] = useState(600);
+  const [zoom, setZoom] = useState({ k: 1, tx: 0, ty: 0 });
+  const [lasso, setLasso] = useState(null);
+  const [hover, setHover] = useState(null);
+  const drag = useRef(null);
+
+  useEffect(() => {
+    if (!wrapper.current) return undefined;
+    const observer = new ResizeObserver(([entry]) => setWidth(Math.max(200, entry.contentRect.width)));
+    observer.observe(wrapper.current);
+    return () => observer.disconnect();
+  }, []);
+
+  const box = useMemo(() => (layout ? bounds(layout.xy) : null), [layout]);
+  const transform = useMemo(
+    () => (box ? fitTransform(box, width, HEIGHT, 14, zoom) : null),
+    [box, width, zoom]
+  );
+
+  // draw: unnamed first (grey, underneath), then concepts, then the selection
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el || !layout || !transform) return;
+    const ratio = window.devicePixelRatio || 1;
+    el.width = Math.round(width * ratio);
+    el.height = Math.round(HEIGHT * ratio);
+    const g = el.getContext("2d");
+    g.setTransform(ratio, 0, 0, ratio, 0, 0);
+    g.clearRect(0, 0, width, HEIGHT);
+    const n = layout.ids.length;
+    const order = [...layout.legend.keys()].sort((a, b) => layout.legend[a].layer - layout.legend[b].layer);
+    for (const code of order) {
+      g.fillStyle = layout.legend[code].color;
+      g.globalAlpha = selectedIndex.size ? 0.45 : 0.85;
+      g.beginPath();
+      for (let i = 0; i < n; i++) {
+        if (layout.codes[i] !== code) continue;
+        const [sx, sy] = transform.toScreen(layout.xy[2 * i], layout.xy[2 * i + 1]);
+        g.moveTo(sx + POINT_RADIUS, sy);
+        g.arc(sx, sy, POINT_RADIUS, 0, 2 * Math.PI);
+      }
+      g.fill();
+    }
+    // the selection: white halos first, then the fills over them, so that
+    // overlapping selected maps keep their concept's colour
+    g.globalAlpha = 1;
+    g.fillStyle = SELECTED_COLOR;
+    g.beginPath();
+    for (const i of selectedIndex) {
+      const [sx, sy] = transform.toScreen(layout.xy[2 * i], layout.xy[2 * i + 1]);
+      g.moveTo(sx + POINT_RADIUS + 1.6, sy);
+      g.arc(sx, sy, POINT_RADIUS + 1.6, 0, 2 * Math.PI);
+    }
+    g.fill();
+    for (const i of selectedIndex) {
+      const [sx, sy] = transform.toScreen(layout.xy[2 * i], layout.xy[2 * i + 1]);
+      g.fillStyle = layout.legend[layout.codes[i]].color;
+      g.beginPath();
+      g.arc(sx, sy, POINT_RADIUS + 0.4, 0, 2 * Math.PI);
+      g.fill();
+    }
+    if (lasso && lasso.length > 1) {
+      g.strokeStyle = "#ff6d04";
+      g.setLineDash([4, 3]);
+      g.beginPath();
+      g.moveTo(lasso[0][0], lasso[0][1]);
+      for (const [x, y] of lasso.slice(1)) g.lineTo(x, y);
+      g.closePath();
+      g.stroke();
+      g.setLineDash([]);
+    }
+    // where each map is on screen, for tests and for anyone scripting the App
+    el.namingPoints = () =>
+      layout.ids.map((id, i) => {
+        const [x, y] = transform.toScreen(layout.xy[2 * i], layout.xy[2 * i + 1]);
+        return { id, x, y, concept: layout.legend[layout.codes[i]].name };
+      });
+  }, [layout, transform, selectedIndex, lasso, width]);
+
+  const localPoint = (event) => {
+    const rect = canvas.current.getBoundingClientRect();
+    return [event.clientX - rect.left, event.clientY - rect.top];
+  };
+
+  const send = (ids, mode) => {
+    if (!view.on_select) return;
+    const next = combineSelection(selectedIds, ids, mode);
+    triggerPanelEvent(view.on_select, { ids: next });
+  };
+
+  const modeOf = (event) => (event.shiftKey ? "add" : event.altKey ? "remove" : "replace");
+
+  const onMouseDown = (event) => {
+    if (event.button !== 0 || !layout) return;
+    const point = localPoint(event);
+    drag.current = { start: point, pan: event.ctrlKey || event.metaKey, zoom };
+    if (!drag.current.pan) setLasso([point]);
+  };
+
+  const onMouseMove = (event) => {
+    if (!layout || !transform) return;
+    const point = localPoint(event);
+    const d = drag.current;
+    if (d && d.pan) {
+      setZoom({ ...d.zoom, tx: d.zoom.tx + point[0] - d.start[0], ty: d.zoom.ty + point[1] - d.start[1] });
+      return;
+    }
+    if (d) {
+      setLasso((path) => (path ? [...path, point] : [point]));
+      return;
+    }
+    const i = nearestIndex(layout.xy, transform, point[0], point[1]);
+    setHover(i < 0 ? null : { i, x: point[0], y: point[1] });
+  };
+
+  const onMouseUp = (event) => {
+    const d = drag.current;
+    drag.current = null;
+    if (!d || d.pan || !layout) return;
+    const path = lasso || [];
+    setLasso(null);
+    const point = localPoint(event);
+    // a click, unless the pointer went somewhere (a closed lasso ends where it began)
+    const reach = Math.max(0, ...path.map(([x, y]) => Math.hypot(x - d.start[0], y - d.start[1])));
+    if (reach < 4 || path.length < 3) {
+      const i = nearestIndex(layout.xy, transform, point[0], point[1]);
+      if (i >= 0) send([layout.ids[i]], modeOf(event));
+      return;
+    }
+    const hits = lassoIndices(layout.xy, transform, path).map((i) => layout.ids[i]);
+    if (hits.length || modeOf(event) === "replace") send(hits, modeOf(event));
+  };
+
+  const onWheel = (event) => {
+    if (!transform) return;
+    event.preventDefault();
+    const [sx, sy] = localPoint(event);
+    const factor = Math.exp(-event.deltaY * 0.0015);
+    setZoom((z) => {
+      const k = Math.min(50, Math.max(0.5, z.k * factor));
+      const applied = k / z.k;
+      // keep the point under the cursor where it is
+      const cx = width / 2 + z.tx, cy = HEIGHT / 2 + z.ty;
+      return { k, tx: z.tx + (sx - cx) * (1 - applied), ty: z.ty + (sy - cy) * (1 - applied) };
+    });
+  };
+
+  useEffect(() => {
+    const el = canvas.current;
+    if (!el) return undefined;
+    el.addEventListener("wheel", onWheel, { passive: false });
+    return () => el.removeEventListener("wheel", onWheel);
+  });
+
+  const selectConcept = (code, event) => {
+    const ids = layout.ids.filter((_, i) => layout.codes[i] === code);
+    send(ids, modeOf(event));
+  };
+
+  if (!layout) {
+    return <div style={{ padding: 8, opacity: 0.7 }}>No layout yet: run "compute map layout".</div>;
+  }
+
+  const hovered = hover && layout.legend[layout.codes[hover.i]];
+  return (
+    <div data-testid="concept-scatter" style={{ width: "100%" }}>
+      <div ref={wrapper} style={{ position: "relative", width: "100%", height: HEIGHT }}>
+        <canvas
+          ref={canvas}
+          data-testid="concept-scatter-canvas"
+          data-points={layout.ids.length}
+          data-selected={selectedIndex.size}
+          data-version={layout.version}
+          style={{ width: "100%", height: HEIGHT, cursor: "crosshair", display: "block",
+                   border: "1px solid rgba(128,128,128,0.35)", borderRadius: 4 }}
+          onMouseDown={onMouseDown}
+          onMouseMove={onMouseMove}
+          onMouseUp={onMouseUp}
+          onMouseLeave={() => { setHover(null); if (drag.current && drag.current.pan) drag.current = null; }}
+          onDoubleClick={() => setZoom({ k: 1, tx: 0, ty: 0 })}
+        />
+        {hovered && (
+          <div style={{ position: "absolute", left: hover.x + 10, top: hover.y + 8, pointerEvents: "none",
+                        background: "rgba(20,20,20,0.85)", color: "#eee", padding: "2px 6px",
+                        borderRadius: 3, fontSize: 12, whiteSpace: "nowrap" }}>
+            {hovered.name}
+          </div>
+        )}
+      </div>
+      <div style={{ display: "flex", flexWrap: "wrap", gap: "4px 12px", marginTop: 6, fontSize: 13 }}>
+        {layout.legend.map((entry, code) => (
+          <span
+            key={code}
+            data-testid="scatter-legend-entry"
+            title="Click to select this concept's maps (shift adds, alt removes)"
+            onClick={(event) => selectConcept(code, event)}
+            style={{ cursor: "pointer", display: "inline-flex", alignItems: "center", gap: 4 }}
+          >
+            <span style={{ width: 10, height: 10, borderRadius: 5, background: entry.color, display: "inline-block" }} />
+            {entry.name} ({entry.count})
+          </span>
+        ))}
+        <span style={{ opacity: 0.6 }}>
+          drag: lasso · shift: add · alt: remove · ctrl-drag: pan · wheel: zoom · double-click: reset
+        </span>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,13 @@
+import { PluginComponentType, registerComponent } from "./globals.js";
+import AnnotatorInput from "./AnnotatorInput.jsx";
+import ConceptScatter from "./ConceptScatter.jsx";
+import MapGallery from "./MapGallery.jsx";
+
+// Components the Python naming panel places in its layout by name.
+for (const [name, component] of [
+  ["NamingAnnotator", AnnotatorInput],
+  ["NamingConceptScatter", ConceptScatter],
+  ["NamingMapGallery", MapGallery],
+]) {
+  registerComponent({ name, label: name, component, type: PluginComponentType.Component, activator: () => true });
+}
