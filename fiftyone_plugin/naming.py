@@ -21,16 +21,42 @@ NOT_NAMEABLE_LABEL = "(not nameable)"
 UNNAMED_LABEL = "(unnamed)"
 
 
-def concept_color(concept):
-    """A stable colour per concept name (same name, same colour, in every
-    session), well spread in hue."""
-    if concept is None:
-        return UNNAMED_COLOR
-    if concept == NOT_NAMEABLE:
-        return NOT_NAMEABLE_COLOR
+# well separated on a dark background (no greys: those mean unnamed / not nameable)
+PALETTE = [
+    "#e6194b", "#3cb44b", "#ffe119", "#4363d8", "#f58231", "#911eb4", "#46f0f0",
+    "#f032e6", "#bcf60c", "#fabebe", "#008080", "#e6beff", "#9a6324", "#fffac8",
+    "#800000", "#aaffc3", "#808000", "#ffd8b1", "#000075", "#ff9f80",
+]
+
+
+def concept_colors(concepts):
+    """``{concept: colour}`` for a set of concepts: each takes the palette
+    slot its name hashes to, the next free one if that is taken (in name
+    order), so a concept keeps its colour across sessions unless a new name
+    claims its slot first; past the palette's size, hues from the hash."""
+    colors = {None: UNNAMED_COLOR, NOT_NAMEABLE: NOT_NAMEABLE_COLOR}
+    taken = set()
+    for concept in sorted(c for c in set(concepts) if c is not None and c != NOT_NAMEABLE):
+        slot = zlib.crc32(concept.encode("utf-8")) % len(PALETTE)
+        if len(taken) < len(PALETTE):
+            while slot in taken:
+                slot = (slot + 1) % len(PALETTE)
+            taken.add(slot)
+            colors[concept] = PALETTE[slot]
+        else:
+            colors[concept] = _hue_color(concept)
+    return colors
+
+
+def _hue_color(concept):
     hue = (zlib.crc32(concept.encode("utf-8")) % 360) / 360.0
-    r, g, b = colorsys.hls_to_rgb(hue, 0.5, 0.75)
+    r, g, b = colorsys.hls_to_rgb(hue, 0.55, 0.75)
     return "#{:02x}{:02x}{:02x}".format(int(r * 255), int(g * 255), int(b * 255))
+
+
+def concept_color(concept, concepts=()):
+    """The colour of ``concept`` among ``concepts`` (see :func:`concept_colors`)."""
+    return concept_colors([*concepts, concept])[concept]
 
 
 def display_name(concept):
@@ -70,11 +96,12 @@ def legend(points):
     for concept in points["concepts"]:
         counts[concept] = counts.get(concept, 0) + 1
     order = sorted(counts, key=lambda c: (c is not None, c != NOT_NAMEABLE, str(c)))
+    colors = concept_colors(order)
     entries = [
         {
             "name": display_name(c),
             "concept": c,
-            "color": concept_color(c),
+            "color": colors[c],
             "count": counts[c],
             "layer": 0 if c is None else 1 if c == NOT_NAMEABLE else 2,
         }
@@ -249,11 +276,14 @@ def media_url(path):
     return "/media?filepath=" + quote(path, safe="")
 
 
-def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, inline=False, annotator=None):
+def gallery_page(
+    samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, inline=False, annotator=None, colors=None
+):
     """One page of the selection as thumbnails: ``{"items": [{"map_id",
     "src", "caption", "concept", "color"}], "page", "pages"}``; ``concept``
     is ``annotator``'s current name for the map (display form, ``None`` if
-    unnamed) and ``color`` its colour in the scatter. ``src`` is an App media URL of a
+    unnamed) and ``color`` its colour in the scatter (from ``colors``, as
+    given by :func:`concept_colors`, else computed for the concepts shown). ``src`` is an App media URL of a
     cached PNG (or, with ``inline``, a data URL). Maps that no longer exist
     are left out."""
     pages = max(1, -(-len(map_ids) // per_page))
@@ -286,7 +316,7 @@ def gallery_page(samples, map_ids, page=0, per_page=24, maps_field="actmaps", si
                 "src": src,
                 "caption": caption,
                 "concept": None if concept is None else display_name(concept),
-                "color": concept_color(concept) if annotator else None,
+                "color": (colors or {}).get(concept) or concept_color(concept) if annotator else None,
             }
         )
     return {"items": items, "page": page, "pages": pages}
@@ -303,6 +333,30 @@ def undo(samples, record, maps_field="actmaps"):
     if not record:
         raise ValueError("nothing to undo")
     return restore_assignments(samples, record["previous"], record["annotator"], maps_field=maps_field)
+
+
+def selection_view(samples, map_ids, maps_field="actmaps"):
+    """A patches view of the given maps, for the App's grid."""
+    return samples.select_labels(ids=list(map_ids), fields=maps_field).to_patches(maps_field)
+
+
+def concept_view(samples, annotator, concept, maps_field="actmaps"):
+    """A patches view of ``annotator``'s maps named ``concept``."""
+    from fiftyone import ViewField as F
+
+    attribute = concept_field(annotator, maps_field).rsplit(".", 1)[1]
+    return samples.filter_labels(maps_field, F(attribute) == concept).to_patches(maps_field)
+
+
+def save_concept_view(samples, annotator, concept, maps_field="actmaps"):
+    """Save :func:`concept_view` on the dataset as ``"<annotator>: <concept>"``
+    (replacing an older one of that name) and return the name. The view
+    filters by the name, so after a rename it must be saved again."""
+    dataset = samples._dataset
+    name = f"{annotator}: {display_name(concept)}"
+    view = concept_view(dataset, annotator, concept, maps_field)
+    dataset.save_view(name, view, description=f"maps {annotator} named {display_name(concept)!r}", overwrite=name in dataset.list_saved_views())
+    return name
 
 
 def maps_of_concept(samples, annotator, concept, maps_field="actmaps"):

@@ -45,6 +45,8 @@ class NamingPanel(foo.Panel):
 
     def _set_selection(self, ctx, ids):
         ids = list(dict.fromkeys(ids))
+        if not ctx.panel.state.message_is_error:
+            self._say(ctx, None)  # the count is in the selection bar; old news goes
         ctx.panel.state.selection = ids
         # the scatter highlights these; one string, replaced whole
         ctx.panel.data.set("scatter.selection", "".join(ids))
@@ -71,6 +73,11 @@ class NamingPanel(foo.Panel):
             {"concept": c, "maps": n} for c, n in stats["concepts"].items()
         ]
         ctx.panel.state.has_layout = bool(points["ids"])
+        # a concept renamed, merged or deleted (here or in another tab) leaves the pickers
+        names = set(stats["concepts"])
+        for key in ("manage_row.manage_concept", "naming_row.existing_concept"):
+            if ctx.panel.state.get(key) and ctx.panel.state.get(key) not in names:
+                ctx.panel.state.set(key, None)
 
     def _refresh_gallery(self, ctx):
         maps_field = self._maps_field(ctx)
@@ -78,6 +85,7 @@ class NamingPanel(foo.Panel):
         page = naming.gallery_page(
             ctx.dataset, selection, page=ctx.panel.state.page or 0, per_page=PER_PAGE, maps_field=maps_field,
             annotator=self._annotator(ctx),
+            colors=naming.concept_colors([row["concept"] for row in ctx.panel.state.concepts or []]),
         ) if maps_field and selection else {"items": [], "page": 0, "pages": 1}
         ctx.panel.state.page = page["page"]
         ctx.panel.state.pages = page["pages"]
@@ -153,7 +161,6 @@ class NamingPanel(foo.Panel):
             known = set(naming.existing_map_ids(ctx.dataset, ids, maps_field))
             ids = [i for i in ids if i in known]
         self._set_selection(ctx, ids)
-        self._say(ctx, f"{len(ids)} map(s) selected")
 
     def use_app_selection(self, ctx):
         maps_field = self._maps_field(ctx)
@@ -184,8 +191,7 @@ class NamingPanel(foo.Panel):
         if not ids:
             self._say(ctx, "Select maps first", error=True)
             return
-        view = ctx.dataset.select_labels(ids=ids, fields=maps_field).to_patches(maps_field)
-        ctx.ops.set_view(view)
+        ctx.ops.set_view(naming.selection_view(ctx.dataset, ids, maps_field))
 
     def _act(self, ctx, concept):
         annotator = self._annotator(ctx)
@@ -262,18 +268,28 @@ class NamingPanel(foo.Panel):
     def delete(self, ctx):
         self._manage(ctx, "delete", concept=ctx.panel.state.get("manage_row.manage_concept"))
 
-    def show_concept_in_app(self, ctx):
+    def _chosen_concept(self, ctx):
         concept = ctx.panel.state.get("manage_row.manage_concept")
-        annotator = self._annotator(ctx)
-        maps_field = self._maps_field(ctx)
-        if not (concept and annotator):
+        if not (concept and self._annotator(ctx)):
             self._say(ctx, "Pick a concept first", error=True)
-            return
-        from fiftyone import ViewField as F
+            return None
+        return concept
 
-        attribute = f"concept_{annotator}"
-        view = ctx.dataset.filter_labels(maps_field, F(attribute) == concept).to_patches(maps_field)
-        ctx.ops.set_view(view)
+    def show_concept_in_app(self, ctx):
+        concept = self._chosen_concept(ctx)
+        if concept:
+            ctx.ops.set_view(naming.concept_view(ctx.dataset, self._annotator(ctx), concept, self._maps_field(ctx)))
+
+    def save_concept_view(self, ctx):
+        concept = self._chosen_concept(ctx)
+        if not concept:
+            return
+        try:
+            name = naming.save_concept_view(ctx.dataset, self._annotator(ctx), concept, self._maps_field(ctx))
+        except ValueError as e:  # e.g. a name whose URL slug another view has
+            self._say(ctx, f"Could not save the view: {e}", error=True)
+            return
+        self._say(ctx, f"Saved view '{name}'")
 
     def refresh(self, ctx):
         self._refresh_layout(ctx)
@@ -372,5 +388,6 @@ class NamingPanel(foo.Panel):
             manage.btn("merge", label="Merge into", on_click=self.merge)
             manage.btn("delete", label="Delete", on_click=self.delete)
             manage.btn("show_concept", label="Show in App", on_click=self.show_concept_in_app)
+            manage.btn("save_concept_view", label="Save view", on_click=self.save_concept_view)
 
         return types.Property(panel, view=types.GridView(orientation="vertical", gap=2, padding=1))

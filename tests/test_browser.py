@@ -98,9 +98,11 @@ class App:
         return self.panel.get_by_role("button", name=re.compile(rf"(^|\s){re.escape(text)}$"))
 
     def click(self, text):
-        # the panel re-renders whenever its state changes, replacing its
-        # elements, so dispatch the click rather than wait for stillness
-        self.button(text).first.dispatch_event("click")
+        # a real click: Playwright waits for the button to be attached,
+        # enabled and still, so a re-render replacing it can't eat the click
+        button = self.button(text).first
+        button.scroll_into_view_if_needed()
+        button.click()
 
     def expect_text(self, pattern, timeout=30_000):
         self.panel.get_by_text(re.compile(pattern)).first.wait_for(timeout=timeout)
@@ -129,9 +131,9 @@ class App:
         )
 
     def lasso(self, q0, q1):
-        """Lasso the maps whose screen x lies between about the q0 and q1
+        """Lasso the maps whose screen x lies between roughly the q0 and q1
         quantiles of all maps' x; returns the ids that must be selected.
-        The lasso's sides go through the widest gaps near those quantiles,
+        The lasso's sides go through gaps of 4+ pixels near those quantiles,
         so that the browser rounding the pointer to whole pixels changes
         nothing."""
         self.canvas.scroll_into_view_if_needed()
@@ -144,8 +146,10 @@ class App:
             if q >= 1:
                 return xs[-1] + 4
             at = int(q * (len(xs) - 1))
-            window = range(max(1, at - 10), min(len(xs), at + 11))
-            i = max(window, key=lambda k: xs[k] - xs[k - 1])
+            gaps = [k for k in range(1, len(xs)) if xs[k] - xs[k - 1] >= 4] or [
+                max(range(1, len(xs)), key=lambda k: xs[k] - xs[k - 1])
+            ]
+            i = min(gaps, key=lambda k: abs(k - at))
             return (xs[i - 1] + xs[i]) / 2
 
         lo, hi = cut(q0), cut(q1)
@@ -158,6 +162,19 @@ class App:
             mouse.move(x, y, steps=6)
         mouse.up()
         return {p["id"] for p in points if lo < p["x"] < hi}
+
+    def legend(self, text):
+        """The scatter's legend entry reading ``text``, e.g. "dots (12)"."""
+        return self.panel.locator("[data-testid=scatter-legend-entry]").filter(
+            has_text=re.compile(rf"^{re.escape(text)}$")
+        )
+
+    def pick_in_grid(self, count):
+        """Tick the first ``count`` items of the App's grid."""
+        lookers = self.page.locator("[data-cy=fo-grid] [data-cy=looker]")
+        for k in range(count):
+            lookers.nth(k).hover()
+            lookers.nth(k).locator("[data-cy^=looker-checkbox]:not(input)").first.click()
 
     def pixel(self, x, y):
         """The canvas colour at page position (x, y), as (r, g, b)."""
@@ -231,7 +248,7 @@ def test_name_maps_in_the_app(world, app_server, app):
     app.shot("01-panel-open")
 
     # lasso the left part of the layout: exactly the maps inside are selected
-    left = app.lasso(0.0, 0.4)
+    left = app.lasso(0.0, 0.3)
     assert 0 < len(left) < total
     app.wait_selected(len(left))
     items = app.panel.locator("[data-testid=map-gallery-item]")
@@ -251,9 +268,9 @@ def test_name_maps_in_the_app(world, app_server, app):
     assert names_by_map(world, "alice") == {i: "stripes" for i in stripes}
 
     # the scatter recolours: named maps in the concept's colour, the rest grey
-    app.panel.get_by_text(f"stripes ({len(stripes)})").wait_for()
-    app.panel.get_by_text(f"(unnamed) ({total - len(stripes)})").wait_for()
-    colour = hex_rgb(naming.concept_color("stripes"))
+    app.legend(f"stripes ({len(stripes)})").wait_for()
+    app.legend(f"(unnamed) ({total - len(stripes)})").wait_for()
+    colour = hex_rgb(naming.concept_color("stripes"))  # the only concept yet
     points = {p["id"]: p for p in app.points()}
     assert {i for i, p in points.items() if p["concept"] == "stripes"} == stripes
     hits = sum(close(app.pixel(points[i]["x"], points[i]["y"]), colour) for i in stripes)
@@ -261,7 +278,7 @@ def test_name_maps_in_the_app(world, app_server, app):
     app.shot("03-named")
 
     # a second lasso, on the right, names another concept
-    right = app.lasso(0.65, 1.0)
+    right = app.lasso(0.7, 1.0)
     app.wait_selected(len(right))
     app.type("New concept", "dots")
     app.click("Name selection")
@@ -270,19 +287,45 @@ def test_name_maps_in_the_app(world, app_server, app):
     assert names_by_map(world, "alice") == expected
     grey = hex_rgb(naming.UNNAMED_COLOR)
     points = {p["id"]: p for p in app.points()}
-    dots_colour = hex_rgb(naming.concept_color("dots"))
+    dots_colour = hex_rgb(naming.concept_colors(["stripes", "dots"])["dots"])
     assert sum(close(app.pixel(points[i]["x"], points[i]["y"]), dots_colour) for i in right) >= 0.8 * len(right)
-    unnamed = [i for i in points if i not in expected]
-    if unnamed:  # grey where nothing is named (allowing for overlaps)
-        greys = sum(close(app.pixel(points[i]["x"], points[i]["y"]), grey, 60) for i in unnamed)
-        assert greys >= 0.5 * len(unnamed)
+    # grey where nothing is named (points not covered by a named one)
+    named_xy = [(points[i]["x"], points[i]["y"]) for i in expected]
+    clear = [
+        i for i in points
+        if i not in expected and min((points[i]["x"] - x) ** 2 + (points[i]["y"] - y) ** 2 for x, y in named_xy) > 64
+    ]
+    assert clear, "the two lassos left no unnamed map in the clear"
+    greys = sum(close(app.pixel(points[i]["x"], points[i]["y"]), grey) for i in clear)
+    assert greys >= 0.8 * len(clear), f"only {greys} of {len(clear)} unnamed maps drawn grey"
 
     # clicking a legend entry selects that concept's maps; not nameable
-    app.panel.get_by_text(f"dots ({len(right)})").click()
+    app.legend(f"dots ({len(right)})").click()
     app.wait_selected(len(right))
     app.click("Not nameable")
     app.expect_text(f"{len(right)} map\\(s\\) marked not nameable|{len(right)} map\\(s\\) named '\\(not nameable\\)'")
     assert concepts(world, "alice") == {"stripes": len(stripes), fpl.NOT_NAMEABLE: len(right)}
+    app.click("Undo")
+    app.expect_text("Undid the last assign")
+    assert names_by_map(world, "alice") == expected
+
+    # the selection shown in the App's grid as patches; patches picked in
+    # the grid become the panel's selection; name them with an existing concept
+    app.legend(f"stripes ({len(stripes)})").click()
+    app.wait_selected(len(stripes))
+    app.click("Show in App")
+    page.get_by_text(f"{len(stripes)} patches", exact=True).wait_for()
+    app.click("Clear")
+    app.wait_selected(0)
+    app.pick_in_grid(2)
+    app.wait_selected(2)
+    app.shot("04-grid-selection")
+    app.choose("Existing concept", f"dots ({len(right)})")
+    app.click("Assign")
+    app.expect_text("2 map\\(s\\) named 'dots'")
+    now = names_by_map(world, "alice")
+    moved = {i for i in now if now[i] != expected[i]}
+    assert len(moved) == 2 and moved <= stripes and all(now[i] == "dots" for i in moved)
     app.click("Undo")
     app.expect_text("Undid the last assign")
     assert names_by_map(world, "alice") == expected
@@ -303,8 +346,8 @@ def test_name_maps_in_the_app(world, app_server, app):
     app.click("Merge into")
     app.expect_text("merge: ")
     assert concepts(world, "alice") == {"dots": len(stripes) + len(right)}
-    app.panel.get_by_text(f"dots ({len(stripes) + len(right)})").wait_for()
-    app.shot("04-merged")
+    app.legend(f"dots ({len(stripes) + len(right)})").wait_for()
+    app.shot("05-merged")
     app.click("Undo")
     app.expect_text("Undid the last merge")
     assert names_by_map(world, "alice") == expected
@@ -312,12 +355,13 @@ def test_name_maps_in_the_app(world, app_server, app):
     # a bad name is refused with a message and changes nothing
     app.click("Clear")
     app.wait_selected(0)
-    app.lasso(0.45, 0.6)
+    app.legend(f"(unnamed) ({total - len(expected)})").click()
+    app.wait_selected(total - len(expected))
     app.type("New concept", "x" * 101)
     app.click("Name selection")
     app.expect_text("at most 100 characters")
     assert names_by_map(world, "alice") == expected
-    app.shot("05-final")
+    app.shot("06-final")
 
     # the browser remembers who is naming: a fresh panel starts as alice
     page.reload()

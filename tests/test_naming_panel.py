@@ -2,6 +2,7 @@
 real ExecutionContext and MongoDB, plus the pure pieces it renders."""
 
 import io
+import re
 
 import pydash
 import pytest
@@ -205,6 +206,7 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel.type_into("manage_row.manage_concept", "stripes")
     panel.call("delete")
     assert fpl.list_concepts(mapped, "alice") == {fpl.NOT_NAMEABLE: len(selected)}
+    assert panel.state["manage_row"]["manage_concept"] is None  # gone from the picker
 
     # show the selection in the App's grid as patches
     panel.call("show_selection_in_app")
@@ -258,9 +260,19 @@ def test_thumbnail_draws_the_heatmap_over_the_region(workdir):
 
 
 def test_concept_colours_are_stable_and_distinct():
-    assert naming.concept_color("head") == naming.concept_color("head")
-    assert naming.concept_color("head") != naming.concept_color("body")
-    assert naming.concept_color(None) == naming.UNNAMED_COLOR
+    names = [f"concept {i}" for i in range(len(naming.PALETTE))]
+    colors = naming.concept_colors(names)
+    assert len({colors[n] for n in names}) == len(names)  # no two alike
+    assert set(colors[n] for n in names) == set(naming.PALETTE)
+    assert naming.concept_colors(list(reversed(names))) == colors  # order-free
+    assert colors[None] == naming.UNNAMED_COLOR and colors[fpl.NOT_NAMEABLE] == naming.NOT_NAMEABLE_COLOR
+    assert naming.UNNAMED_COLOR not in naming.PALETTE
+    # a concept alone keeps the slot its name hashes to, in every session
+    assert naming.concept_color("head") == naming.concept_colors(["head"])["head"]
+    assert naming.concept_colors(["head", "zzz"])["head"] == naming.concept_color("head")
+    # beyond the palette, still a colour per name
+    many = naming.concept_colors([f"c{i}" for i in range(30)])
+    assert all(re.fullmatch(r"#[0-9a-f]{6}", c) for c in many.values())
 
 
 def test_embeddings_lasso_becomes_the_selection(mapped):
@@ -270,3 +282,26 @@ def test_embeddings_lasso_becomes_the_selection(mapped):
     sample_id = mapped.first().id  # not a map: ignored
     panel.call("on_change_extended_selection", extended_selection={"selection": ids + [sample_id]})
     assert panel.state["selection"] == ids
+
+
+def test_concept_views_show_and_save(mapped):
+    ids = all_map_ids(mapped)
+    fpl.assign_concept(mapped, ids[:4], "stripes", "alice")
+    fpl.assign_concept(mapped, ids[4:6], "stripes", "bob")  # another namespace
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    panel.call("set_annotator", {"value": "alice"})
+    panel.call("save_concept_view")
+    assert panel.state["message_is_error"] and "Pick a concept" in panel.state["message"]
+
+    panel.type_into("manage_row.manage_concept", "stripes")
+    panel.call("show_concept_in_app")
+    assert any(r["operator_uri"] == "set_view" for r in panel.notifications)
+    panel.call("save_concept_view")
+    assert panel.state["message"] == "Saved view 'alice: stripes'"
+    saved = mapped.load_saved_view("alice: stripes")
+    assert sorted(saved.values("actmaps.id")) == sorted(ids[:4])
+    # saving again is allowed: the older view of that name is replaced
+    fpl.assign_concept(mapped, ids[6:8], "stripes", "alice")
+    panel.call("save_concept_view")
+    assert len(mapped.load_saved_view("alice: stripes")) == 6
