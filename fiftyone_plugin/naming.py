@@ -216,7 +216,7 @@ def _colormap(values):
     rgba[..., 0] = 1.0
     rgba[..., 1] = 0.85 * (1 - v) + 0.1 * v
     rgba[..., 2] = 0.1
-    rgba[..., 3] = 0.65 * v
+    rgba[..., 3] = 0.5 * v
     return rgba
 
 
@@ -241,6 +241,9 @@ def map_thumbnail(filepath, bounding_box, heatmap, size=160, context=0.5):
         region = np.asarray(full.crop(crop_box).resize(out_size, Image.BILINEAR), dtype=np.float32) / 255
         overlay = _colormap(region)
         base = np.asarray(crop, dtype=np.float32) / 255
+        # dim what the map does not look at, so that its focus stands out
+        # on busy images, then tint the focus warm
+        base = base * (0.3 + 0.7 * np.clip(region, 0, 1))[..., None]
         alpha = overlay[..., 3:4]
         blended = base * (1 - alpha) + overlay[..., :3] * alpha
         crop = Image.fromarray((blended * 255).round().astype(np.uint8))
@@ -260,13 +263,17 @@ def data_url(png_bytes):
     return "data:image/png;base64," + base64.b64encode(png_bytes).decode()
 
 
+# bump when map_thumbnail draws differently, so cached files are redrawn
+THUMBNAIL_STYLE = 2
+
+
 def thumbnail_path(map_id, size=160, cache_dir=None):
     """Where the thumbnail of ``map_id`` is cached. Map ids are never
     reused (recomputed maps get new ids), so a cached file stays valid."""
     import tempfile
 
     cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "interactive-naming-thumbnails")
-    return os.path.join(cache_dir, map_id[-2:], f"{map_id}-{size}.png")
+    return os.path.join(cache_dir, map_id[-2:], f"{map_id}-{size}-v{THUMBNAIL_STYLE}.png")
 
 
 def media_url(path):

@@ -17,6 +17,7 @@ import fiftyone_plugin as fpl
 from conftest import REPO_ROOT
 from fiftyone_plugin import naming
 from fiftyone_plugin.demo import build_dataset, load_model
+from fiftyone_plugin.demo.pipeline import simulate_annotators
 
 pytestmark = pytest.mark.browser
 
@@ -39,6 +40,7 @@ def world(workdir):
     )
     fpl.compute_activation_maps(dataset, load_model(), top_k=5)
     fpl.compute_map_visualization(dataset, num_neighbors=10)
+    simulate_annotators(dataset)  # ann_alice, ann_bob, ann_carol: other namespaces
     yield dataset
     dataset.delete()
 
@@ -370,3 +372,15 @@ def test_name_maps_in_the_app(world, app_server, app):
     if not app.panel.count():
         app.open_panel()
     app.expect_text(f"alice: {len(expected)} of {total} maps named")
+
+    # another annotator's namespace: their concepts, their colours, nothing of alice's
+    annotator = app.panel.locator("[data-testid=annotator-input]")
+    annotator.fill("ann_alice")
+    annotator.press("Enter")
+    app.expect_text("Naming as ann_alice")
+    theirs = concepts(world, "ann_alice")
+    assert theirs and "stripes" not in theirs and "dots" not in theirs
+    for concept, count in theirs.items():
+        app.legend(f"{naming.display_name(concept)} ({count})").wait_for()
+    app.canvas.scroll_into_view_if_needed()
+    app.shot("07-other-annotator")

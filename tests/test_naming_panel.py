@@ -251,12 +251,14 @@ def test_paging_large_selections(mapped):
 def test_thumbnail_draws_the_heatmap_over_the_region(workdir):
     path = f"{workdir}/thumb.png"
     Image.new("RGB", (100, 100), (0, 0, 255)).save(path)
-    heatmap = [[0, 0], [0, 255]]  # hot bottom-right
-    png = naming.map_thumbnail(path, [0.5, 0.5, 0.5, 0.5], heatmap, size=100, context=0.0)
+    heatmap = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 255, 255], [0, 0, 255, 255]]  # hot bottom-right
+    png = naming.map_thumbnail(path, [0.0, 0.0, 1.0, 1.0], heatmap, size=100, context=0.0)
     image = Image.open(io.BytesIO(png)).convert("RGB")
     assert image.size == (100, 100)
     r, g, b = image.getpixel((90, 90))
     assert r > 100 and b < 200  # warm overlay where the map is high
+    r, g, b = image.getpixel((10, 10))
+    assert b < 0.4 * 255 and r < 30  # dimmed, untinted where it is low
 
 
 def test_concept_colours_are_stable_and_distinct():
