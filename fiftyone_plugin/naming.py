@@ -67,25 +67,51 @@ def display_name(concept):
     return concept
 
 
+def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_attribute="point"):
+    """Everything the panel shows about all maps, in one aggregation:
+    ``(points, stats)`` where ``points`` is ``{"ids", "x", "y", "concepts"}``
+    (one entry per map with a layout point) and ``stats`` is as
+    :func:`progress` returns, counted over all maps."""
+    attribute = concept_field(annotator, maps_field).rsplit(".", 1)[1] if annotator else None
+    # $map keeps one entry per map: "$field.detections.x" would skip maps
+    # without x and misalign ids, points and names
+    per_map = ["$$d._id", f"$$d.{points_attribute}"] + ([f"$$d.{attribute}"] if attribute else [])
+    pipeline = [
+        {"$match": {f"{maps_field}.detections.0": {"$exists": True}}},
+        {"$project": {"_id": 0, "m": {"$map": {"input": f"${maps_field}.detections", "as": "d", "in": per_map}}}},
+    ]
+    ids, xs, ys, concepts = [], [], [], []
+    counts = {}
+    total = 0
+    for row in samples._aggregate(pipeline=pipeline):
+        for entry in row["m"]:
+            total += 1
+            concept = entry[2] if attribute else None
+            if concept is not None:
+                counts[concept] = counts.get(concept, 0) + 1
+            point = entry[1]
+            if point is None:
+                continue
+            ids.append(str(entry[0]))
+            xs.append(float(point[0]))
+            ys.append(float(point[1]))
+            concepts.append(concept)
+    not_nameable = counts.pop(NOT_NAMEABLE, 0)
+    named = sum(counts.values())
+    stats = {
+        "total": total,
+        "named": named,
+        "not_nameable": not_nameable,
+        "unnamed": total - named - not_nameable,
+        "concepts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
+    }
+    return {"ids": ids, "x": xs, "y": ys, "concepts": concepts}, stats
+
+
 def layout_points(samples, annotator=None, maps_field="actmaps", points_attribute="point"):
     """Every map with a layout point and, if ``annotator`` is given, their
     concept: ``{"ids", "x", "y", "concepts"}`` lists, one entry per map."""
-    fields = [f"{maps_field}.detections.id", f"{maps_field}.detections.{points_attribute}"]
-    has_names = annotator is not None and samples.get_field(concept_field(annotator, maps_field)) is not None
-    if has_names:
-        fields.append(concept_field(annotator, maps_field))
-    values = samples.values(fields)
-    ids, xs, ys, concepts = [], [], [], []
-    names_per_sample = values[2] if has_names else [None] * len(values[0])
-    for map_ids, points, names in zip(values[0], values[1], names_per_sample):
-        for i, (map_id, point) in enumerate(zip(map_ids or [], points or [])):
-            if point is None:
-                continue
-            ids.append(map_id)
-            xs.append(float(point[0]))
-            ys.append(float(point[1]))
-            concepts.append(names[i] if names else None)
-    return {"ids": ids, "x": xs, "y": ys, "concepts": concepts}
+    return layout_and_progress(samples, annotator, maps_field, points_attribute)[0]
 
 
 def legend(points):

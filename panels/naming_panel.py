@@ -63,11 +63,10 @@ class NamingPanel(foo.Panel):
         maps_field = self._maps_field(ctx)
         if maps_field is None:
             return
-        points = naming.layout_points(ctx.dataset, self._annotator(ctx), maps_field)
+        points, stats = naming.layout_and_progress(ctx.dataset, self._annotator(ctx), maps_field)
         version = (ctx.panel.state.layout_version or 0) + 1
         ctx.panel.data.set("scatter.layout", naming.layout_payload(points, version))
         ctx.panel.state.layout_version = version
-        stats = naming.progress(ctx.dataset, self._annotator(ctx), maps_field)
         ctx.panel.state.stats = {k: v for k, v in stats.items() if k != "concepts"}
         ctx.panel.state.concepts = [
             {"concept": c, "maps": n} for c, n in stats["concepts"].items()

@@ -83,36 +83,11 @@ def rgb_images(workdir):
 def app_server(workdir):
     """The real FiftyOne App server on a free port, for this test session's
     database and plugins directory."""
-    import subprocess
-    import time
-    import urllib.request
+    from fiftyone_plugin.app_server import AppServer
 
-    from fiftyone_plugin.mongod import free_port
-
-    port = free_port()
-    log = open(os.path.join(workdir, "app-server.log"), "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fiftyone.server.main", "--address", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"App server exited; see {log.name}")
-        try:
-            urllib.request.urlopen(url + "/plugins", timeout=2)
-            break
-        except OSError:
-            if time.time() > deadline:
-                process.kill()
-                raise RuntimeError("App server did not start")
-            time.sleep(0.5)
-    yield url
-    process.terminate()
-    process.wait(timeout=30)
+    server = AppServer(os.path.join(workdir, "app-server.log")).start()
+    yield server.url
+    server.stop()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

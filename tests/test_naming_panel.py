@@ -307,3 +307,33 @@ def test_concept_views_show_and_save(mapped):
     fpl.assign_concept(mapped, ids[6:8], "stripes", "alice")
     panel.call("save_concept_view")
     assert len(mapped.load_saved_view("alice: stripes")) == 6
+
+
+def test_one_aggregation_agrees_with_the_store(mapped):
+    # maps without a layout point, unnamed, named and not nameable, mixed
+    # within samples: ids, points and names must stay aligned per map
+    ids = all_map_ids(mapped)
+    fpl.assign_concept(mapped, ids[1::3], "stripes", "alice")
+    fpl.assign_concept(mapped, ids[2::7], fpl.NOT_NAMEABLE, "alice")
+    first = mapped.first()
+    no_point = first.actmaps.detections[0].id
+    mapped._sample_collection.update_one(
+        {"_id": first._id}, {"$unset": {"actmaps.detections.0.point": ""}}
+    )
+    points, stats = naming.layout_and_progress(mapped, "alice")
+    assert stats == naming.progress(mapped, "alice")
+    assert no_point not in points["ids"] and len(points["ids"]) == len(ids) - 1
+    names = dict(zip(points["ids"], points["concepts"]))
+    expected = {i: None for i in ids}
+    expected.update({i: "stripes" for i in ids[1::3]})
+    expected.update({i: fpl.NOT_NAMEABLE for i in ids[2::7]})
+    del expected[no_point]
+    assert names == expected
+    stored = mapped.values(["actmaps.detections.id", "actmaps.detections.point"])
+    where = {i: p for per_ids, per_points in zip(*stored) for i, p in zip(per_ids, per_points)}
+    for map_id, x, y in zip(points["ids"], points["x"], points["y"]):
+        assert [x, y] == pytest.approx(where[map_id])
+    # without an annotator: no names, same maps
+    plain, plain_stats = naming.layout_and_progress(mapped)
+    assert plain["ids"] == points["ids"] and set(plain["concepts"]) == {None}
+    assert plain_stats["total"] == len(ids) and plain_stats["named"] == 0
