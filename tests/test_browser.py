@@ -384,3 +384,27 @@ def test_name_maps_in_the_app(world, app_server, app):
         app.legend(f"{naming.display_name(concept)} ({count})").wait_for()
     app.canvas.scroll_into_view_if_needed()
     app.shot("07-other-annotator")
+
+
+def test_concept_names_are_shown_as_text(world, app_server, app):
+    # a name that would run script if anything rendered it as HTML
+    evil = '<img src=x onerror="window.__injected = 1">'
+    ids = world.values("actmaps.detections.id", unwind=True)[:3]
+    fpl.assign_concept(world, ids, evil, "mallory")
+    page = app.page
+    page.goto(f"{app_server}/datasets/{world.name}")
+    page.locator("[data-cy=fo-grid]").wait_for(timeout=120_000)
+    app.dismiss_popups()
+    app.open_panel()
+    annotator = app.panel.locator("[data-testid=annotator-input]")
+    annotator.fill("mallory")
+    annotator.press("Enter")
+    app.expect_text("Naming as mallory")
+    app.legend(f"{evil} (3)").wait_for()  # the literal text, in the legend
+    app.legend(f"{evil} (3)").click()  # and its maps in the gallery, captioned
+    app.wait_selected(3)
+    captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
+    assert len(captions) == 3 and all(c.startswith(evil) for c in captions)
+    app.panel.get_by_role("cell", name=evil, exact=True).wait_for()  # the concepts table
+    assert page.locator("img[src=x]").count() == 0
+    assert page.evaluate("() => window.__injected") is None
