@@ -81,7 +81,10 @@ def main(argv=None):
         return 0
     step(f"opening the FiftyOne App at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
     session = fo.launch_app(dataset, address="127.0.0.1", port=args.port, auto=False)
-    print(f"  open http://127.0.0.1:{args.port} in a browser")
+    print(f"  open http://127.0.0.1:{args.port} in a browser, then:")
+    print("   - click + beside the Samples tab, choose 'Interactive naming'")
+    print("   - type your name as annotator and press Enter (or ann_alice to see a simulated annotator's concepts)")
+    print("   - lasso maps in the scatter, click thumbnails to drop maps, type a concept name, 'Name selection'")
     session.wait(-1)
     return 0
 
