@@ -76,66 +76,62 @@ class AssignConcept(foo.Operator):
         return types.Property(outputs)
 
 
-class RenameConcept(foo.Operator):
+class _ManageConcepts(foo.Operator):
+    """Rename, merge and delete share their form (maps field, annotator,
+    concept choice) and their execution (one store call, then reload)."""
+
+    NAME = LABEL = DESCRIPTION = None
+
     @property
     def config(self):
-        return _config("rename_concept", "Interactive naming: rename a concept", "Rename one of an annotator's concepts")
+        return _config(self.NAME, f"Interactive naming: {self.LABEL.lower()}", self.DESCRIPTION)
 
     def resolve_input(self, ctx):
         inputs = types.Object()
         maps_field = maps_field_input(ctx, inputs)
         if maps_field:
             annotator = annotator_input(ctx, inputs, maps_field)
-            concept_choice_input(ctx, inputs, maps_field, annotator, "concept", "Concept")
-            inputs.str("new_name", required=True, label="New name")
-        return types.Property(inputs, view=types.View(label="Rename concept"))
+            self.form(ctx, inputs, maps_field, annotator)
+        return types.Property(inputs, view=types.View(label=self.LABEL))
 
     def execute(self, ctx):
-        p = ctx.params
-        n = fpl.rename_concept(ctx.dataset, p["annotator"], p["concept"], p["new_name"], maps_field=p["maps_field"])
+        result = self.apply(ctx.dataset, ctx.params)
         ctx.ops.reload_dataset()
+        return result
+
+
+class RenameConcept(_ManageConcepts):
+    NAME, LABEL, DESCRIPTION = "rename_concept", "Rename concept", "Rename one of an annotator's concepts"
+
+    def form(self, ctx, inputs, maps_field, annotator):
+        concept_choice_input(ctx, inputs, maps_field, annotator, "concept", "Concept")
+        inputs.str("new_name", required=True, label="New name")
+
+    def apply(self, dataset, p):
+        n = fpl.rename_concept(dataset, p["annotator"], p["concept"], p["new_name"], maps_field=p["maps_field"])
         return {"renamed_maps": n}
 
 
-class MergeConcepts(foo.Operator):
-    @property
-    def config(self):
-        return _config("merge_concepts", "Interactive naming: merge concepts", "Join several of an annotator's concepts into one")
+class MergeConcepts(_ManageConcepts):
+    NAME, LABEL, DESCRIPTION = "merge_concepts", "Merge concepts", "Join several of an annotator's concepts into one"
 
-    def resolve_input(self, ctx):
-        inputs = types.Object()
-        maps_field = maps_field_input(ctx, inputs)
-        if maps_field:
-            annotator = annotator_input(ctx, inputs, maps_field)
-            concept_choice_input(ctx, inputs, maps_field, annotator, "concepts", "Concepts to merge", multiple=True)
-            inputs.str("into", required=True, label="Merged name", description="New or existing")
-        return types.Property(inputs, view=types.View(label="Merge concepts"))
+    def form(self, ctx, inputs, maps_field, annotator):
+        concept_choice_input(ctx, inputs, maps_field, annotator, "concepts", "Concepts to merge", multiple=True)
+        inputs.str("into", required=True, label="Merged name", description="New or existing")
 
-    def execute(self, ctx):
-        p = ctx.params
-        n = fpl.merge_concepts(ctx.dataset, p["annotator"], p["concepts"], p["into"], maps_field=p["maps_field"])
-        ctx.ops.reload_dataset()
+    def apply(self, dataset, p):
+        n = fpl.merge_concepts(dataset, p["annotator"], p["concepts"], p["into"], maps_field=p["maps_field"])
         return {"merged_maps": n}
 
 
-class DeleteConcept(foo.Operator):
-    @property
-    def config(self):
-        return _config("delete_concept", "Interactive naming: delete a concept", "Unname all maps of one of an annotator's concepts")
+class DeleteConcept(_ManageConcepts):
+    NAME, LABEL, DESCRIPTION = "delete_concept", "Delete concept", "Unname all maps of one of an annotator's concepts"
 
-    def resolve_input(self, ctx):
-        inputs = types.Object()
-        maps_field = maps_field_input(ctx, inputs)
-        if maps_field:
-            annotator = annotator_input(ctx, inputs, maps_field)
-            concept_choice_input(ctx, inputs, maps_field, annotator, "concept", "Concept")
-        return types.Property(inputs, view=types.View(label="Delete concept"))
+    def form(self, ctx, inputs, maps_field, annotator):
+        concept_choice_input(ctx, inputs, maps_field, annotator, "concept", "Concept")
 
-    def execute(self, ctx):
-        p = ctx.params
-        n = fpl.delete_concept(ctx.dataset, p["annotator"], p["concept"], maps_field=p["maps_field"])
-        ctx.ops.reload_dataset()
-        return {"unnamed_maps": n}
+    def apply(self, dataset, p):
+        return {"unnamed_maps": fpl.delete_concept(dataset, p["annotator"], p["concept"], maps_field=p["maps_field"])}
 
 
 class ExportConcepts(foo.Operator):
