@@ -334,7 +334,10 @@ class NamingPanel(foo.Panel):
             )
 
         if state.has_layout:
-            panel.view("scatter", types.View(component="NamingConceptScatter", on_select=self.select_maps))
+            panel.view(
+                "scatter",
+                types.View(component="NamingConceptScatter", on_select=self.select_maps, on_focus=self.refresh),
+            )
         else:
             panel.view("no_layout", types.Notice(label="No layout yet: run 'compute map layout'."))
 

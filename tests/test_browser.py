@@ -365,6 +365,15 @@ def test_name_maps_in_the_app(world, app_server, app):
     assert names_by_map(world, "alice") == expected
     app.shot("06-final")
 
+    # names written elsewhere (another tab, another process) show up when
+    # the user comes back to this tab
+    extra = [i for i in points if i not in expected][:3]
+    fpl.assign_concept(fo.load_dataset(world.name), extra, "from elsewhere", "alice")
+    page.evaluate("() => window.dispatchEvent(new Event('focus'))")
+    app.legend("from elsewhere (3)").wait_for()
+    app.expect_text(f"alice: {len(expected) + 3} of {total} maps named")
+    fpl.assign_concept(fo.load_dataset(world.name), extra, None, "alice")
+
     # the browser remembers who is naming: a fresh panel starts as alice
     page.reload()
     page.locator("[data-cy=fo-grid]").wait_for(timeout=120_000)

@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: aaad76e78a1fb4fa219f7d26c0176e6935905ff615c9f7b256185c3ea05715a8 */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 3c8f2023490a73cdaa8842779193758c777af54386b6669b8bdf53454649cd2d */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -299,6 +299,12 @@
         return { k, tx: z.tx + (sx - cx) * (1 - applied), ty: z.ty + (sy - cy) * (1 - applied) };
       });
     };
+    useEffect2(() => {
+      if (!view.on_focus) return void 0;
+      const onFocus = () => triggerPanelEvent(view.on_focus, {});
+      window.addEventListener("focus", onFocus);
+      return () => window.removeEventListener("focus", onFocus);
+    }, [view.on_focus]);
     useEffect2(() => {
       const el = canvas.current;
       if (!el) return void 0;

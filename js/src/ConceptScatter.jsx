@@ -176,6 +176,14 @@ export default function ConceptScatter(props) {
     });
   };
 
+  // coming back to this tab: another tab or annotator may have named maps
+  useEffect(() => {
+    if (!view.on_focus) return undefined;
+    const onFocus = () => triggerPanelEvent(view.on_focus, {});
+    window.addEventListener("focus", onFocus);
+    return () => window.removeEventListener("focus", onFocus);
+  }, [view.on_focus]);
+
   useEffect(() => {
     const el = canvas.current;
     if (!el) return undefined;
