@@ -177,18 +177,18 @@ def progress(samples, annotator, maps_field="actmaps"):
 
 
 def existing_map_ids(samples, ids, maps_field="actmaps"):
-    """The ids among ``ids`` that are maps in ``maps_field`` (others, e.g.
-    sample ids from another selection, are ignored)."""
+    """The ids among ``ids`` that are maps in ``maps_field``, in their given
+    order without repeats (others, e.g. sample ids from another selection,
+    or maps deleted since, are left out)."""
     valid = []
-    for i in ids:
+    for i in dict.fromkeys(ids):
         try:
             valid.append(ObjectId(i))
         except Exception:
             continue
     path = f"{maps_field}.detections._id"
-    found = samples._dataset._sample_collection.distinct(path, {path: {"$in": valid}})
-    wanted = set(valid)
-    return [str(o) for o in found if o in wanted]
+    found = set(samples._dataset._sample_collection.distinct(path, {path: {"$in": valid}}))
+    return [str(o) for o in valid if o in found]
 
 
 def map_records(samples, map_ids, maps_field="actmaps", annotator=None):

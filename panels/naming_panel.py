@@ -96,10 +96,12 @@ class NamingPanel(foo.Panel):
     def on_load(self, ctx):
         # the annotator is remembered by the browser (the annotator input
         # component keeps it in localStorage and sends it on load)
-        ctx.panel.state.maps_field = self._maps_field(ctx)
-        ctx.panel.state.selection = self._selection(ctx)
+        maps_field = ctx.panel.state.maps_field = self._maps_field(ctx)
         self._refresh_layout(ctx)
-        self._refresh_gallery(ctx)
+        # a selection kept in the panel's state (reload, workspace) is
+        # highlighted again (panel data is not kept), minus maps since deleted
+        kept = self._selection(ctx)
+        self._set_selection(ctx, naming.existing_map_ids(ctx.dataset, kept, maps_field) if kept and maps_field else [])
 
     def on_change_dataset(self, ctx):
         ctx.panel.state.maps_field = None
@@ -124,8 +126,7 @@ class NamingPanel(foo.Panel):
         selection = (ctx.extended_selection or {}).get("selection") or []
         maps_field = self._maps_field(ctx)
         if maps_field and selection:
-            known = set(naming.existing_map_ids(ctx.dataset, selection, maps_field))
-            ids = [i for i in selection if i in known]
+            ids = naming.existing_map_ids(ctx.dataset, selection, maps_field)
             if ids:
                 self._set_selection(ctx, ids)
 
@@ -147,9 +148,8 @@ class NamingPanel(foo.Panel):
 
     def set_maps_field(self, ctx):
         ctx.panel.state.maps_field = ctx.params.get("value") or ctx.panel.state.get("top.maps_field")
-        ctx.panel.state.selection = []
         self._refresh_layout(ctx)
-        self._refresh_gallery(ctx)
+        self._set_selection(ctx, [])
 
     def select_maps(self, ctx):
         # the scatter sends the whole new selection (lasso, click, legend)
@@ -157,8 +157,7 @@ class NamingPanel(foo.Panel):
         maps_field = self._maps_field(ctx)
         if ids and maps_field:
             # maps may have been deleted in another tab since the layout was sent
-            known = set(naming.existing_map_ids(ctx.dataset, ids, maps_field))
-            ids = [i for i in ids if i in known]
+            ids = naming.existing_map_ids(ctx.dataset, ids, maps_field)
         self._set_selection(ctx, ids)
 
     def use_app_selection(self, ctx):

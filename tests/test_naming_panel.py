@@ -337,3 +337,23 @@ def test_one_aggregation_agrees_with_the_store(mapped):
     plain, plain_stats = naming.layout_and_progress(mapped)
     assert plain["ids"] == points["ids"] and set(plain["concepts"]) == {None}
     assert plain_stats["total"] == len(ids) and plain_stats["named"] == 0
+
+
+def test_reopening_restores_the_kept_selection(mapped):
+    ids = all_map_ids(mapped)
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    panel.call("select_maps", {"ids": ids[:5]})
+    # the App keeps panel state (not panel data) across a reload; one of the
+    # maps is deleted meanwhile
+    panel.data = {}
+    sample = mapped.first()
+    gone = sample.actmaps.detections[0].id
+    assert gone in ids[:5]
+    sample.actmaps.detections = sample.actmaps.detections[1:]
+    sample.save()
+    panel.call("on_load")
+    kept = [i for i in ids[:5] if i != gone]
+    assert panel.state["selection"] == kept
+    assert selected_in_scatter(panel) == kept
+    assert [item["map_id"] for item in panel.state["gallery_items"]] == kept
