@@ -540,5 +540,7 @@ def build_dataset(
         "cue_class": CUE_CLASS,
         "part_names": {str(k): v for k, v in PART_NAMES.items()},
     }
+    # maps are drawn as filled regions: keep the pictures visible under them
+    dataset.app_config.color_scheme = fo.ColorScheme(opacity=0.3)
     dataset.save()
     return dataset
