@@ -33,10 +33,15 @@ def main(argv=None):
 
     def panel_open():
         points, stats = naming.layout_and_progress(dataset, "alice")
-        return naming.layout_payload(points)
+        return naming.layout_payload(points), naming.names_payload(points)
 
-    payload = len(panel_open())
-    t_raw, t_open = best_of(raw_read), best_of(panel_open)
+    def after_naming():
+        # what naming re-sends: names and counts, not positions
+        points, stats = naming.layout_and_progress(dataset, "alice")
+        return naming.names_payload(points)
+
+    layout_size, names_size = (len(p) for p in panel_open())
+    t_raw, t_open, t_resync = best_of(raw_read), best_of(panel_open), best_of(after_naming)
     chosen = ids[-1000:]  # not among the already named
     start = time.perf_counter()
     naming.name_maps(dataset, chosen, "new concept", "alice")
@@ -47,7 +52,8 @@ def main(argv=None):
         ("maps", f"{len(ids)}"),
         ("plain read of ids + points", f"{t_raw * 1000:.0f} ms"),
         ("panel open (one aggregation: points, names, counts; payload)", f"{t_open * 1000:.0f} ms"),
-        ("scatter payload", f"{payload / 1e6:.2f} MB"),
+        ("scatter payloads: positions / names", f"{layout_size / 1e6:.2f} MB / {names_size / 1e3:.0f} KB"),
+        ("refresh after naming (names and counts)", f"{t_resync * 1000:.0f} ms"),
         ("naming 1,000 selected maps", f"{t_name * 1000:.0f} ms"),
     ]
     ok = report(

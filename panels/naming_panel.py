@@ -59,13 +59,20 @@ class NamingPanel(foo.Panel):
 
     # ---- data ------------------------------------------------------------
 
-    def _refresh_layout(self, ctx):
+    def _refresh_layout(self, ctx, resend=False):
+        """Re-read the maps' layout, names and counts. The positions (most of
+        the payload) are sent only when the maps changed, or with ``resend``
+        when the App may not hold them (panel data is not kept on reload)."""
         maps_field = self._maps_field(ctx)
         if maps_field is None:
             return
         points, stats = naming.layout_and_progress(ctx.dataset, self._annotator(ctx), maps_field)
         version = (ctx.panel.state.layout_version or 0) + 1
-        ctx.panel.data.set("scatter.layout", naming.layout_payload(points, version))
+        signature = naming.layout_signature(points)
+        if resend or signature != ctx.panel.state.layout_signature:
+            ctx.panel.data.set("scatter.layout", naming.layout_payload(points, version))
+            ctx.panel.state.layout_signature = signature
+        ctx.panel.data.set("scatter.names", naming.names_payload(points, version))
         ctx.panel.state.layout_version = version
         ctx.panel.state.stats = {k: v for k, v in stats.items() if k != "concepts"}
         ctx.panel.state.concepts = [
@@ -97,7 +104,7 @@ class NamingPanel(foo.Panel):
         # the annotator is remembered by the browser (the annotator input
         # component keeps it in localStorage and sends it on load)
         maps_field = ctx.panel.state.maps_field = self._maps_field(ctx)
-        self._refresh_layout(ctx)
+        self._refresh_layout(ctx, resend=True)
         # a selection kept in the panel's state (reload, workspace) is
         # highlighted again (panel data is not kept), minus maps since deleted
         kept = self._selection(ctx)
@@ -144,11 +151,11 @@ class NamingPanel(foo.Panel):
         ctx.panel.state.annotator = value
         ctx.panel.state.undo = None
         self._say(ctx, f"Naming as {value}")
-        self.refresh(ctx)
+        self.resync(ctx)
 
     def set_maps_field(self, ctx):
         ctx.panel.state.maps_field = ctx.params.get("value") or ctx.panel.state.get("top.maps_field")
-        self._refresh_layout(ctx)
+        self._refresh_layout(ctx, resend=True)
         self._set_selection(ctx, [])
 
     def select_maps(self, ctx):
@@ -210,7 +217,7 @@ class NamingPanel(foo.Panel):
         what = "unnamed" if concept is None else f"named '{naming.display_name(concept)}'"
         self._say(ctx, f"{len(ids)} map(s) {what}")
         ctx.panel.state.set("naming_row.new_concept", "")
-        self.refresh(ctx)
+        self.resync(ctx)
 
     def name_new(self, ctx):
         self._act(ctx, ctx.panel.state.get("naming_row.new_concept") or "")
@@ -236,7 +243,7 @@ class NamingPanel(foo.Panel):
         count = naming.undo(ctx.dataset, record, self._maps_field(ctx))
         ctx.panel.state.undo = None
         self._say(ctx, f"Undid the last {record['kind']} ({count} map(s))")
-        self.refresh(ctx)
+        self.resync(ctx)
 
     def _manage(self, ctx, action, **kwargs):
         annotator = self._annotator(ctx)
@@ -250,7 +257,7 @@ class NamingPanel(foo.Panel):
             return
         ctx.panel.state.undo = record
         self._say(ctx, f"{action}: {count} map(s) changed")
-        self.refresh(ctx)
+        self.resync(ctx)
 
     def rename(self, ctx):
         self._manage(ctx, "rename", concept=ctx.panel.state.get("manage_row.manage_concept"), new_name=ctx.panel.state.get("manage_row.manage_new_name") or "")
@@ -290,6 +297,12 @@ class NamingPanel(foo.Panel):
         self._say(ctx, f"Saved view '{name}'")
 
     def refresh(self, ctx):
+        # the Refresh button: everything again
+        self._refresh_layout(ctx, resend=True)
+        self._refresh_gallery(ctx)
+
+    def resync(self, ctx):
+        # after an action, or back in this tab: names and counts (positions if the maps changed)
         self._refresh_layout(ctx)
         self._refresh_gallery(ctx)
 
@@ -335,7 +348,7 @@ class NamingPanel(foo.Panel):
         if state.has_layout:
             panel.view(
                 "scatter",
-                types.View(component="NamingConceptScatter", on_select=self.select_maps, on_focus=self.refresh),
+                types.View(component="NamingConceptScatter", on_select=self.select_maps, on_focus=self.resync),
             )
         else:
             panel.view("no_layout", types.Notice(label="No layout yet: run 'compute map layout'."))

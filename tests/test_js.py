@@ -54,20 +54,37 @@ def test_fiftyone_yml_names_the_bundle():
         assert re.search(r"^js_bundle: js/dist/index.js$", f.read(), re.M)
 
 
-def test_python_payload_reads_back_in_js(tmp_path):
-    points = {
-        "ids": ["0123456789abcdef01234567", "89abcdef0123456789abcdef", "aaaaaaaaaaaaaaaaaaaaaaaa"],
-        "x": [0.25, -3.5, 1e3],
-        "y": [1.0, 2.0, -7.125],
-        "concepts": [None, "stripes", naming.NOT_NAMEABLE],
-    }
-    path = tmp_path / "payload.json"
-    path.write_text(naming.layout_payload(points, version=7))
-    result = subprocess.run([node(), "check_payload.js", str(path)], cwd=JS, capture_output=True, text=True, timeout=60)
+def read_in_js(tmp_path, layout_points, names_points, version=7):
+    layout, names = tmp_path / "layout.json", tmp_path / "names.json"
+    layout.write_text(naming.layout_payload(layout_points, version=version))
+    names.write_text(naming.names_payload(names_points, version=version))
+    result = subprocess.run(
+        [node(), "check_payload.js", str(layout), str(names)], cwd=JS, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
-    read = json.loads(result.stdout)
-    assert read["ids"] == points["ids"]
-    assert read["xy"] == pytest.approx([v for pair in zip(points["x"], points["y"]) for v in pair])
+    return json.loads(result.stdout)
+
+
+POINTS = {
+    "ids": ["0123456789abcdef01234567", "89abcdef0123456789abcdef", "aaaaaaaaaaaaaaaaaaaaaaaa"],
+    "x": [0.25, -3.5, 1e3],
+    "y": [1.0, 2.0, -7.125],
+    "concepts": [None, "stripes", naming.NOT_NAMEABLE],
+}
+
+
+def test_python_payloads_read_back_in_js(tmp_path):
+    read = read_in_js(tmp_path, POINTS, POINTS)
+    assert read["ids"] == POINTS["ids"]
+    assert read["xy"] == pytest.approx([v for pair in zip(POINTS["x"], POINTS["y"]) for v in pair])
     assert read["names"] == ["(unnamed)", "stripes", "(not nameable)"]
-    assert read["colors"] == [naming.concept_color(c) for c in points["concepts"]]
+    assert read["colors"] == [naming.concept_color(c) for c in POINTS["concepts"]]
     assert read["version"] == 7
+
+
+def test_names_for_other_maps_are_not_drawn(tmp_path):
+    # names sent for a different set of maps (the layout changed meanwhile)
+    other = {k: v[:2] for k, v in POINTS.items()}
+    other["concepts"] = ["stripes", "stripes"]
+    read = read_in_js(tmp_path, POINTS, other)
+    assert read["names"] == ["(unnamed)"] * 3

@@ -19,19 +19,21 @@ from test_activation_maps import TinyNet
 PANEL = "@interactive-naming/interactive-naming/naming_panel"
 
 
-def decode_layout(text):
-    """What the scatter component reads from the panel's layout payload."""
+def decode_layout(scatter):
+    """What the scatter component reads from the panel's layout and names
+    payloads (``panel.data["scatter"]``)."""
     import base64
     import json
 
     import numpy as np
 
-    raw = json.loads(text)
-    ids = [raw["ids"][i : i + 24] for i in range(0, len(raw["ids"]), 24)]
-    xy = np.frombuffer(base64.b64decode(raw["xy"]), dtype="<f4").reshape(-1, 2)
-    codes = np.frombuffer(base64.b64decode(raw["codes"]), dtype="<u2")
-    names = [raw["legend"][c]["name"] for c in codes]
-    return {"ids": ids, "xy": xy, "names": names, "legend": raw["legend"]}
+    layout, names = json.loads(scatter["layout"]), json.loads(scatter["names"])
+    assert names["signature"] == layout["signature"]
+    ids = [layout["ids"][i : i + 24] for i in range(0, len(layout["ids"]), 24)]
+    xy = np.frombuffer(base64.b64decode(layout["xy"]), dtype="<f4").reshape(-1, 2)
+    codes = np.frombuffer(base64.b64decode(names["codes"]), dtype="<u2")
+    labels = [names["legend"][c]["name"] for c in codes]
+    return {"ids": ids, "xy": xy, "names": labels, "legend": names["legend"]}
 
 
 def rendered_view(panel, name):
@@ -69,6 +71,7 @@ class PanelDriver:
         self.data = {}
         self.output = None
         self.notifications = []
+        self.data_patched = []
 
     def call(self, method, event_args=None, **ctx):
         result = foo.execute_operator(
@@ -84,6 +87,7 @@ class PanelDriver:
             **ctx,
         )
         assert result.error is None, result.error
+        self.data_patched = []
         for request in result.executor.to_json()["requests"]:
             params = request["params"]
             if request["operator_uri"] == "patch_panel_state":
@@ -92,6 +96,7 @@ class PanelDriver:
             elif request["operator_uri"] == "patch_panel_data":
                 for key, value in params["data"].items():
                     pydash.set_(self.data, key, value)
+                    self.data_patched.append(key)
             elif request["operator_uri"] == "show_panel_output":
                 self.output = params["output"]
             else:
@@ -118,7 +123,7 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel = PanelDriver(mapped)
     panel.call("on_load")
     assert panel.state["maps_field"] == "actmaps"
-    layout = decode_layout(panel.data["scatter"]["layout"])
+    layout = decode_layout(panel.data["scatter"])
     assert sorted(layout["ids"]) == sorted(all_map_ids(mapped))
     stored = mapped.values(["actmaps.detections.id", "actmaps.detections.point"])
     points = {i: p for ids, pts in zip(*stored) for i, p in zip(ids, pts)}
@@ -155,8 +160,10 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel.type_into("naming_row.new_concept", "  stripes  ")
     panel.call("name_new")
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
+    # naming re-sends the names, not the positions (the maps did not change)
+    assert "scatter.names" in panel.data_patched and "scatter.layout" not in panel.data_patched
     assert panel.state["stats"]["named"] == 5
-    layout = decode_layout(panel.data["scatter"]["layout"])
+    layout = decode_layout(panel.data["scatter"])
     assert [(e["name"], e["count"]) for e in layout["legend"]] == [("(unnamed)", len(ids) - 5), ("stripes", 5)]
     named = {i for i, name in zip(layout["ids"], layout["names"]) if name == "stripes"}
     assert named == set(ids[1:6])
@@ -357,3 +364,20 @@ def test_reopening_restores_the_kept_selection(mapped):
     assert panel.state["selection"] == kept
     assert selected_in_scatter(panel) == kept
     assert [item["map_id"] for item in panel.state["gallery_items"]] == kept
+
+
+def test_positions_are_sent_when_the_app_may_lack_them_or_the_maps_changed(mapped):
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    assert "scatter.layout" in panel.data_patched  # panel data is not kept over a reload
+    panel.call("set_annotator", {"value": "alice"})
+    assert panel.data_patched == ["scatter.names"]
+    panel.call("refresh")  # the button: everything
+    assert {"scatter.layout", "scatter.names"} <= set(panel.data_patched)
+    # maps removed behind the panel's back: back in the tab, new positions
+    sample = mapped.first()
+    sample.actmaps.detections = sample.actmaps.detections[1:]
+    sample.save()
+    panel.call("resync")
+    assert "scatter.layout" in panel.data_patched
+    assert sorted(decode_layout(panel.data["scatter"])["ids"]) == sorted(all_map_ids(mapped))

@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 3c8f2023490a73cdaa8842779193758c777af54386b6669b8bdf53454649cd2d */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 2fe15bf52d4d2ebd2b1dcf6f1809c2a40250bf5c69e29654989f2673294fef56 */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -72,11 +72,22 @@
     const raw = JSON.parse(text);
     const ids = splitIds(raw.ids);
     const xy = new Float32Array(decodeBase64(raw.xy));
-    const codes = new Uint16Array(decodeBase64(raw.codes));
-    if (xy.length !== 2 * ids.length || codes.length !== ids.length) {
-      throw new Error(`layout payload is inconsistent: ${ids.length} ids, ${xy.length / 2} points, ${codes.length} codes`);
+    if (xy.length !== 2 * ids.length) {
+      throw new Error(`layout payload is inconsistent: ${ids.length} ids, ${xy.length / 2} points`);
     }
-    return { ids, xy, codes, legend: raw.legend || [], version: raw.version };
+    return { ids, xy, signature: raw.signature, version: raw.version };
+  }
+  function decodeNames(text) {
+    if (!text) return null;
+    const raw = JSON.parse(text);
+    return { codes: new Uint16Array(decodeBase64(raw.codes)), legend: raw.legend || [], signature: raw.signature, version: raw.version };
+  }
+  function namesFor(layout, names) {
+    if (layout && names && names.signature === layout.signature && names.codes.length === layout.ids.length) {
+      return names;
+    }
+    const n = layout ? layout.ids.length : 0;
+    return { codes: new Uint16Array(n), legend: [{ name: "(unnamed)", color: "#b0b0b0", count: n, layer: 0 }], version: null };
   }
   function bounds(xy) {
     let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity;
@@ -159,7 +170,13 @@
     const { schema, data } = props;
     const view = schema && schema.view || {};
     const triggerPanelEvent = useTriggerPanelEvent();
-    const layout = useMemo(() => decodeLayout(data && data.layout), [data && data.layout]);
+    const positions = useMemo(() => decodeLayout(data && data.layout), [data && data.layout]);
+    const names = useMemo(() => decodeNames(data && data.names), [data && data.names]);
+    const layout = useMemo(() => {
+      if (!positions) return null;
+      const { codes, legend, version } = namesFor(positions, names);
+      return { ...positions, codes, legend, version: version ?? positions.version };
+    }, [positions, names]);
     const selectedIds = useMemo(() => splitIds(data && data.selection), [data && data.selection]);
     const selectedIndex = useMemo(() => {
       if (!layout) return /* @__PURE__ */ new Set();

@@ -1,6 +1,6 @@
 import { React, useTriggerPanelEvent } from "./globals.js";
 import {
-  bounds, combineSelection, decodeLayout, fitTransform, lassoIndices, nearestIndex, splitIds,
+  bounds, combineSelection, decodeLayout, decodeNames, fitTransform, lassoIndices, namesFor, nearestIndex, splitIds,
 } from "./geometry.js";
 
 const { useEffect, useMemo, useRef, useState } = React;
@@ -17,7 +17,13 @@ export default function ConceptScatter(props) {
   const view = (schema && schema.view) || {};
   const triggerPanelEvent = useTriggerPanelEvent();
 
-  const layout = useMemo(() => decodeLayout(data && data.layout), [data && data.layout]);
+  const positions = useMemo(() => decodeLayout(data && data.layout), [data && data.layout]);
+  const names = useMemo(() => decodeNames(data && data.names), [data && data.names]);
+  const layout = useMemo(() => {
+    if (!positions) return null;
+    const { codes, legend, version } = namesFor(positions, names);
+    return { ...positions, codes, legend, version: version ?? positions.version };
+  }, [positions, names]);
   const selectedIds = useMemo(() => splitIds(data && data.selection), [data && data.selection]);
   const selectedIndex = useMemo(() => {
     if (!layout) return new Set();

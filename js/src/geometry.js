@@ -19,18 +19,35 @@ export function splitIds(joined) {
   return ids;
 }
 
-// The panel sends one JSON string (strings are replaced whole by the App,
-// unlike arrays, which it would merge element by element).
+// The panel sends JSON strings (strings are replaced whole by the App,
+// unlike arrays, which it would merge element by element): the layout (ids
+// and positions, sent when the maps change) and the names (legend index per
+// map, sent after every action), tied together by the layout's signature.
 export function decodeLayout(text) {
   if (!text) return null;
   const raw = JSON.parse(text);
   const ids = splitIds(raw.ids);
   const xy = new Float32Array(decodeBase64(raw.xy));
-  const codes = new Uint16Array(decodeBase64(raw.codes));
-  if (xy.length !== 2 * ids.length || codes.length !== ids.length) {
-    throw new Error(`layout payload is inconsistent: ${ids.length} ids, ${xy.length / 2} points, ${codes.length} codes`);
+  if (xy.length !== 2 * ids.length) {
+    throw new Error(`layout payload is inconsistent: ${ids.length} ids, ${xy.length / 2} points`);
   }
-  return { ids, xy, codes, legend: raw.legend || [], version: raw.version };
+  return { ids, xy, signature: raw.signature, version: raw.version };
+}
+
+export function decodeNames(text) {
+  if (!text) return null;
+  const raw = JSON.parse(text);
+  return { codes: new Uint16Array(decodeBase64(raw.codes)), legend: raw.legend || [], signature: raw.signature, version: raw.version };
+}
+
+// The names to draw over a layout: those sent for it, else (while a new
+// layout or new names are on their way) none: every map unnamed.
+export function namesFor(layout, names) {
+  if (layout && names && names.signature === layout.signature && names.codes.length === layout.ids.length) {
+    return names;
+  }
+  const n = layout ? layout.ids.length : 0;
+  return { codes: new Uint16Array(n), legend: [{ name: "(unnamed)", color: "#b0b0b0", count: n, layer: 0 }], version: null };
 }
 
 export function bounds(xy) {

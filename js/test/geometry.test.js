@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  bounds, combineSelection, fitTransform, lassoIndices, nearestIndex, pointInPolygon, splitIds,
+  bounds, combineSelection, fitTransform, lassoIndices, namesFor, nearestIndex, pointInPolygon, splitIds,
 } from "../src/geometry.js";
 
 test("point in polygon: inside, outside, concave notch", () => {
@@ -50,4 +50,14 @@ test("ids split into 24-character ObjectIds", () => {
   const a = "0123456789abcdef01234567", b = "89abcdef0123456789abcdef";
   assert.deepEqual(splitIds(a + b), [a, b]);
   assert.deepEqual(splitIds(""), []);
+});
+
+test("names are drawn only over the layout they were sent for", () => {
+  const layout = { ids: ["a".repeat(24), "b".repeat(24)], signature: "s1" };
+  const names = { codes: new Uint16Array([1, 0]), legend: [{ name: "(unnamed)" }, { name: "x" }], signature: "s1", version: 3 };
+  assert.equal(namesFor(layout, names), names);
+  const stale = namesFor(layout, { ...names, signature: "s0" });
+  assert.deepEqual([...stale.codes], [0, 0]);
+  assert.equal(stale.legend[0].name, "(unnamed)");
+  assert.deepEqual([...namesFor(layout, null).codes], [0, 0]);
 });
