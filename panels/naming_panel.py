@@ -10,7 +10,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from fiftyone_plugin import naming
-from fiftyone_plugin.concepts import NOT_NAMEABLE, validate_annotator
+from fiftyone_plugin.concepts import NOT_NAMEABLE, list_annotators, validate_annotator
 
 from ..operators._common import maps_fields, selected_map_ids
 
@@ -85,6 +85,11 @@ class NamingPanel(foo.Panel):
             if ctx.panel.state.get(key) and ctx.panel.state.get(key) not in names:
                 ctx.panel.state.set(key, None)
 
+    def _refresh_annotators(self, ctx):
+        # offered in the annotator field (it also takes a new name)
+        maps_field = self._maps_field(ctx)
+        ctx.panel.state.annotators = list_annotators(ctx.dataset, maps_field) if maps_field else []
+
     def _refresh_gallery(self, ctx):
         maps_field = self._maps_field(ctx)
         selection = self._selection(ctx)
@@ -104,6 +109,7 @@ class NamingPanel(foo.Panel):
         # the annotator is remembered by the browser (the annotator input
         # component keeps it in localStorage and sends it on load)
         maps_field = ctx.panel.state.maps_field = self._maps_field(ctx)
+        self._refresh_annotators(ctx)
         self._refresh_layout(ctx, resend=True)
         # a selection kept in the panel's state (reload, workspace) is
         # highlighted again (panel data is not kept), minus maps since deleted
@@ -298,6 +304,7 @@ class NamingPanel(foo.Panel):
 
     def refresh(self, ctx):
         # the Refresh button: everything again
+        self._refresh_annotators(ctx)
         self._refresh_layout(ctx, resend=True)
         self._refresh_gallery(ctx)
 
@@ -316,7 +323,12 @@ class NamingPanel(foo.Panel):
         top = panel.h_stack("top", align_y="center", gap=2)
         top.view(
             "annotator",
-            types.View(component="NamingAnnotator", annotator=state.annotator or "", on_change=self.set_annotator),
+            types.View(
+                component="NamingAnnotator",
+                annotator=state.annotator or "",
+                annotators=state.annotators or [],
+                on_change=self.set_annotator,
+            ),
         )
         fields = maps_fields(ctx.dataset)
         if len(fields) > 1:

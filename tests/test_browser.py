@@ -382,6 +382,10 @@ def test_name_maps_in_the_app(world, app_server, app):
         app.open_panel()
     app.expect_text(f"alice: {len(expected)} of {total} maps named")
 
+    # those who already named maps are offered in the annotator field
+    offered = app.panel.locator("#interactive-naming-annotators option").evaluate_all("os => os.map(o => o.value)")
+    assert {"alice", "ann_alice", "ann_bob", "ann_carol"} <= set(offered)
+
     # another annotator's namespace: their concepts, their colours, nothing of alice's
     annotator = app.panel.locator("[data-testid=annotator-input]")
     annotator.fill("ann_alice")

@@ -225,8 +225,10 @@ def test_panel_counts_come_from_the_database(mapped):
     panel = PanelDriver(mapped)
     panel.call("on_load")
     panel.call("set_annotator", {"value": "bob"})
+    assert rendered_view(panel, "annotator")["annotators"] == []
     fpl.assign_concept(mapped, all_map_ids(mapped)[:4], "elsewhere", "bob")
     panel.call("refresh")
+    assert rendered_view(panel, "annotator")["annotators"] == ["bob"]  # offered to pick
     assert panel.state["stats"]["named"] == 4
     assert panel.state["concepts"] == [{"concept": "elsewhere", "maps": 4}]
 

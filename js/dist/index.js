@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 2fe15bf52d4d2ebd2b1dcf6f1809c2a40250bf5c69e29654989f2673294fef56 */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 3e1045047c6312ee3883fb85f50bf9b4933974047028b85a649dcbfc1eb3f3ad */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -34,6 +34,7 @@
       "input",
       {
         "data-testid": "annotator-input",
+        list: "interactive-naming-annotators",
         value: text,
         placeholder: "who is naming",
         onChange: (event) => setText(event.target.value),
@@ -49,7 +50,7 @@
           borderRadius: 4
         }
       }
-    ));
+    ), /* @__PURE__ */ React.createElement("datalist", { id: "interactive-naming-annotators" }, (view.annotators || []).map((name) => /* @__PURE__ */ React.createElement("option", { key: name, value: name }))));
   }
 
   // src/geometry.js

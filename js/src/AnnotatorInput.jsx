@@ -4,8 +4,9 @@ const { useEffect, useRef, useState } = React;
 
 export const STORAGE_KEY = "interactive-naming:annotator";
 
-// Who is naming. The name the panel accepted is remembered by this browser
-// and sent again when the panel opens with nobody chosen.
+// Who is naming: typed, or picked from those who already named maps. The
+// name the panel accepted is remembered by this browser and sent again when
+// the panel opens with nobody chosen.
 export default function AnnotatorInput(props) {
   const view = (props.schema && props.schema.view) || {};
   const accepted = view.annotator || "";
@@ -36,6 +37,7 @@ export default function AnnotatorInput(props) {
       <span>Annotator</span>
       <input
         data-testid="annotator-input"
+        list="interactive-naming-annotators"
         value={text}
         placeholder="who is naming"
         onChange={(event) => setText(event.target.value)}
@@ -44,6 +46,9 @@ export default function AnnotatorInput(props) {
         style={{ font: "inherit", padding: "6px 8px", minWidth: 180, color: "inherit",
                  background: "transparent", border: "1px solid rgba(128,128,128,0.6)", borderRadius: 4 }}
       />
+      <datalist id="interactive-naming-annotators">
+        {(view.annotators || []).map((name) => <option key={name} value={name} />)}
+      </datalist>
     </label>
   );
 }
