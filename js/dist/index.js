@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 3e1045047c6312ee3883fb85f50bf9b4933974047028b85a649dcbfc1eb3f3ad */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: e5946caf1f6eaf81a404270a5686b432e399b70a1e68022449ad30a70100bf8c */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -171,8 +171,20 @@
     const { schema, data } = props;
     const view = schema && schema.view || {};
     const triggerPanelEvent = useTriggerPanelEvent();
-    const positions = useMemo(() => decodeLayout(data && data.layout), [data && data.layout]);
-    const names = useMemo(() => decodeNames(data && data.names), [data && data.names]);
+    const [positions, problem] = useMemo(() => {
+      try {
+        return [decodeLayout(data && data.layout), null];
+      } catch (error) {
+        return [null, String(error)];
+      }
+    }, [data && data.layout]);
+    const names = useMemo(() => {
+      try {
+        return decodeNames(data && data.names);
+      } catch (error) {
+        return null;
+      }
+    }, [data && data.names]);
     const layout = useMemo(() => {
       if (!positions) return null;
       const { codes, legend, version } = namesFor(positions, names);
@@ -198,7 +210,7 @@
       const observer = new ResizeObserver(([entry]) => setWidth(Math.max(200, entry.contentRect.width)));
       observer.observe(wrapper.current);
       return () => observer.disconnect();
-    }, []);
+    }, [Boolean(layout)]);
     const box = useMemo(() => layout ? bounds(layout.xy) : null, [layout]);
     const transform = useMemo(
       () => box ? fitTransform(box, width, HEIGHT, 14, zoom) : null,
@@ -334,7 +346,8 @@
       send(ids, modeOf(event));
     };
     if (!layout) {
-      return /* @__PURE__ */ React.createElement("div", { style: { padding: 8, opacity: 0.7 } }, 'No layout yet: run "compute map layout".');
+      const text = problem ? `The layout could not be read (${problem}); press Refresh.` : "Loading the layout\u2026";
+      return /* @__PURE__ */ React.createElement("div", { "data-testid": "concept-scatter-message", style: { padding: 8, opacity: 0.8 } }, text);
     }
     const hovered = hover && layout.legend[layout.codes[hover.i]];
     return /* @__PURE__ */ React.createElement("div", { "data-testid": "concept-scatter", style: { width: "100%" } }, /* @__PURE__ */ React.createElement("div", { ref: wrapper, style: { position: "relative", width: "100%", height: HEIGHT } }, /* @__PURE__ */ React.createElement(

@@ -17,8 +17,21 @@ export default function ConceptScatter(props) {
   const view = (schema && schema.view) || {};
   const triggerPanelEvent = useTriggerPanelEvent();
 
-  const positions = useMemo(() => decodeLayout(data && data.layout), [data && data.layout]);
-  const names = useMemo(() => decodeNames(data && data.names), [data && data.names]);
+  // a payload that cannot be read is reported in place, not a broken panel
+  const [positions, problem] = useMemo(() => {
+    try {
+      return [decodeLayout(data && data.layout), null];
+    } catch (error) {
+      return [null, String(error)];
+    }
+  }, [data && data.layout]);
+  const names = useMemo(() => {
+    try {
+      return decodeNames(data && data.names);
+    } catch (error) {
+      return null; // drawn as unnamed until good names arrive
+    }
+  }, [data && data.names]);
   const layout = useMemo(() => {
     if (!positions) return null;
     const { codes, legend, version } = namesFor(positions, names);
@@ -46,7 +59,7 @@ export default function ConceptScatter(props) {
     const observer = new ResizeObserver(([entry]) => setWidth(Math.max(200, entry.contentRect.width)));
     observer.observe(wrapper.current);
     return () => observer.disconnect();
-  }, []);
+  }, [Boolean(layout)]); // the wrapper exists once a layout does
 
   const box = useMemo(() => (layout ? bounds(layout.xy) : null), [layout]);
   const transform = useMemo(
@@ -203,7 +216,8 @@ export default function ConceptScatter(props) {
   };
 
   if (!layout) {
-    return <div style={{ padding: 8, opacity: 0.7 }}>No layout yet: run "compute map layout".</div>;
+    const text = problem ? `The layout could not be read (${problem}); press Refresh.` : "Loading the layout…";
+    return <div data-testid="concept-scatter-message" style={{ padding: 8, opacity: 0.8 }}>{text}</div>;
   }
 
   const hovered = hover && layout.legend[layout.codes[hover.i]];
