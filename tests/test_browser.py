@@ -247,6 +247,9 @@ def test_name_maps_in_the_app(world, app_server, app):
     app.expect_text("Naming as alice")
     app.expect_text(f"alice: 0 of {total} maps named")
     assert int(app.canvas.get_attribute("data-points")) == total
+    # drawn at the size it is shown (not a stretched default-size bitmap)
+    drawn, shown = app.canvas.evaluate("el => [el.width, el.getBoundingClientRect().width * devicePixelRatio]")
+    assert abs(drawn - shown) <= 2, (drawn, shown)
     app.shot("01-panel-open")
 
     # lasso the left part of the layout: exactly the maps inside are selected
