@@ -384,7 +384,12 @@ def undo(samples, record, maps_field="actmaps"):
     """Undo a naming action recorded by :func:`name_maps`."""
     if not record:
         raise ValueError("nothing to undo")
-    return restore_assignments(samples, record["previous"], record["annotator"], maps_field=maps_field)
+    # maps deleted or recomputed since (another tab, a rerun) are skipped, so
+    # the undo is never left half done by one missing map
+    previous = record["previous"]
+    alive = set(existing_map_ids(samples, list(previous), maps_field))
+    kept = {map_id: name for map_id, name in previous.items() if map_id in alive}
+    return restore_assignments(samples, kept, record["annotator"], maps_field=maps_field)
 
 
 def selection_view(samples, map_ids, maps_field="actmaps"):

@@ -45,8 +45,7 @@ class NamingPanel(foo.Panel):
 
     def _set_selection(self, ctx, ids):
         ids = list(dict.fromkeys(ids))
-        if not ctx.panel.state.message_is_error:
-            self._say(ctx, None)  # the count is in the selection bar; old news goes
+        self._say(ctx, None)  # the count is in the selection bar; old news goes
         ctx.panel.state.selection = ids
         # the scatter highlights these; one string, replaced whole
         ctx.panel.data.set("scatter.selection", "".join(ids))
@@ -73,6 +72,10 @@ class NamingPanel(foo.Panel):
             ctx.panel.data.set("scatter.layout", naming.layout_payload(points, version))
             ctx.panel.state.layout_signature = signature
         ctx.panel.data.set("scatter.names", naming.names_payload(points, version))
+        # the gallery frames maps in the scatter's colours (same concept set)
+        ctx.panel.state.concept_colors = {
+            c: color for c, color in naming.concept_colors(points["concepts"]).items() if isinstance(c, str)
+        }
         ctx.panel.state.layout_version = version
         ctx.panel.state.stats = {k: v for k, v in stats.items() if k != "concepts"}
         ctx.panel.state.concepts = [
@@ -96,7 +99,7 @@ class NamingPanel(foo.Panel):
         page = naming.gallery_page(
             ctx.dataset, selection, page=ctx.panel.state.page or 0, per_page=PER_PAGE, maps_field=maps_field,
             annotator=self._annotator(ctx),
-            colors=naming.concept_colors([row["concept"] for row in ctx.panel.state.concepts or []]),
+            colors=ctx.panel.state.concept_colors or {},
         ) if maps_field and selection else {"items": [], "page": 0, "pages": 1}
         ctx.panel.state.page = page["page"]
         ctx.panel.state.pages = page["pages"]
@@ -118,6 +121,7 @@ class NamingPanel(foo.Panel):
 
     def on_change_dataset(self, ctx):
         ctx.panel.state.maps_field = None
+        ctx.panel.state.undo = None
         ctx.panel.state.selection = []
         self.on_load(ctx)
 
@@ -161,6 +165,8 @@ class NamingPanel(foo.Panel):
 
     def set_maps_field(self, ctx):
         ctx.panel.state.maps_field = ctx.params.get("value") or ctx.panel.state.get("top.maps_field")
+        ctx.panel.state.undo = None  # it was about the other field's maps
+        self._refresh_annotators(ctx)
         self._refresh_layout(ctx, resend=True)
         self._set_selection(ctx, [])
 
@@ -182,8 +188,9 @@ class NamingPanel(foo.Panel):
         self._set_selection(ctx, ids)
 
     def drop_map(self, ctx):
-        map_id = ctx.params.get("map_id")
-        self._set_selection(ctx, [i for i in self._selection(ctx) if i != map_id])
+        # the gallery sends every map dropped since its last answer
+        dropped = set(ctx.params.get("map_ids") or [ctx.params.get("map_id")])
+        self._set_selection(ctx, [i for i in self._selection(ctx) if i not in dropped])
 
     def clear_selection(self, ctx):
         self._set_selection(ctx, [])
@@ -246,7 +253,11 @@ class NamingPanel(foo.Panel):
         if not record:
             self._say(ctx, "Nothing to undo", error=True)
             return
-        count = naming.undo(ctx.dataset, record, self._maps_field(ctx))
+        try:
+            count = naming.undo(ctx.dataset, record, self._maps_field(ctx))
+        except ValueError as e:
+            self._say(ctx, f"Could not undo: {e}", error=True)
+            return
         ctx.panel.state.undo = None
         self._say(ctx, f"Undid the last {record['kind']} ({count} map(s))")
         self.resync(ctx)
@@ -266,18 +277,20 @@ class NamingPanel(foo.Panel):
         self.resync(ctx)
 
     def rename(self, ctx):
-        self._manage(ctx, "rename", concept=ctx.panel.state.get("manage_row.manage_concept"), new_name=ctx.panel.state.get("manage_row.manage_new_name") or "")
+        concept = self._chosen_concept(ctx)
+        if concept:
+            self._manage(ctx, "rename", concept=concept, new_name=ctx.panel.state.get("manage_row.manage_new_name") or "")
 
     def merge(self, ctx):
         # merge the chosen concept into the typed name (existing or new)
-        source = ctx.panel.state.get("manage_row.manage_concept")
-        if not source:
-            self._say(ctx, "Pick the concept to merge", error=True)
-            return
-        self._manage(ctx, "merge", concepts=[source], into=ctx.panel.state.get("manage_row.manage_new_name") or "")
+        concept = self._chosen_concept(ctx)
+        if concept:
+            self._manage(ctx, "merge", concepts=[concept], into=ctx.panel.state.get("manage_row.manage_new_name") or "")
 
     def delete(self, ctx):
-        self._manage(ctx, "delete", concept=ctx.panel.state.get("manage_row.manage_concept"))
+        concept = self._chosen_concept(ctx)
+        if concept:
+            self._manage(ctx, "delete", concept=concept)
 
     def _chosen_concept(self, ctx):
         concept = ctx.panel.state.get("manage_row.manage_concept")
@@ -307,6 +320,11 @@ class NamingPanel(foo.Panel):
         self._refresh_annotators(ctx)
         self._refresh_layout(ctx, resend=True)
         self._refresh_gallery(ctx)
+
+    def on_focus(self, ctx):
+        # back in this tab: names and counts may have changed elsewhere. Not
+        # the gallery: a selection may be on its way in another event
+        self._refresh_layout(ctx)
 
     def resync(self, ctx):
         # after an action, or back in this tab: names and counts (positions if the maps changed)
@@ -360,7 +378,7 @@ class NamingPanel(foo.Panel):
         if state.has_layout:
             panel.view(
                 "scatter",
-                types.View(component="NamingConceptScatter", on_select=self.select_maps, on_focus=self.resync),
+                types.View(component="NamingConceptScatter", on_select=self.select_maps, on_focus=self.on_focus),
             )
         else:
             panel.view("no_layout", types.Notice(label="No layout yet: run 'compute map layout'."))

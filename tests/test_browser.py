@@ -368,6 +368,27 @@ def test_name_maps_in_the_app(world, app_server, app):
     assert names_by_map(world, "alice") == expected
     app.shot("06-final")
 
+    # click one map, then shift-lasso to add a region to it
+    app.click("Clear")
+    app.wait_selected(0)
+    app.canvas.scroll_into_view_if_needed()
+    region = app.lasso(0.0, 0.3)
+    app.wait_selected(len(region))
+    app.click("Clear")
+    app.wait_selected(0)
+    positions = app.points()
+    right_edge = max(p["x"] for p in positions if p["id"] in region)
+    lone = next(p for p in positions if p["x"] > right_edge + 12)
+    page.mouse.click(lone["x"], lone["y"])
+    app.wait_selected(1)
+    page.keyboard.down("Shift")
+    added = app.lasso(0.0, 0.3)
+    page.keyboard.up("Shift")
+    assert added == region
+    app.wait_selected(len(region) + 1)
+    app.click("Clear")
+    app.wait_selected(0)
+
     # names written elsewhere (another tab, another process) show up when
     # the user comes back to this tab
     extra = [i for i in points if i not in expected][:3]

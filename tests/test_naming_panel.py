@@ -383,3 +383,37 @@ def test_positions_are_sent_when_the_app_may_lack_them_or_the_maps_changed(mappe
     panel.call("resync")
     assert "scatter.layout" in panel.data_patched
     assert sorted(decode_layout(panel.data["scatter"])["ids"]) == sorted(all_map_ids(mapped))
+
+
+def test_undo_skips_maps_deleted_since_and_needs_a_concept_picked(mapped):
+    ids = all_map_ids(mapped)
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    panel.call("set_annotator", {"value": "alice"})
+    panel.call("select_maps", {"ids": ids[:4]})
+    panel.type_into("naming_row.new_concept", "wheel")
+    panel.call("name_new")
+    assert fpl.list_concepts(mapped, "alice") == {"wheel": 4}
+    # one of the named maps is deleted (another tab, a rerun) before the undo
+    sample = mapped.first()
+    gone = sample.actmaps.detections[0].id
+    assert gone in ids[:4]
+    sample.actmaps.detections = sample.actmaps.detections[1:]
+    sample.save()
+    panel.call("undo")
+    assert not panel.state["message_is_error"], panel.state["message"]
+    assert fpl.list_concepts(mapped, "alice") == {}
+    # rename, delete, merge without a concept picked: a message, nothing else
+    for method in ("rename", "delete", "merge"):
+        panel.call(method)
+        assert panel.state["message_is_error"] and "Pick a concept" in panel.state["message"]
+
+
+def test_quick_drops_in_a_row_all_count(mapped):
+    ids = all_map_ids(mapped)
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    panel.call("select_maps", {"ids": ids[:6]})
+    # the second drop was sent before the first was answered: it carries both
+    panel.call("drop_map", {"map_ids": [ids[0], ids[1]]})
+    assert panel.state["selection"] == ids[2:6]

@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: e5946caf1f6eaf81a404270a5686b432e399b70a1e68022449ad30a70100bf8c */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 6aa98adf46892fe70f0fe48cfc91b397e8a5ea02fb602df21729b77c918397cf */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -84,7 +84,7 @@
     return { codes: new Uint16Array(decodeBase64(raw.codes)), legend: raw.legend || [], signature: raw.signature, version: raw.version };
   }
   function namesFor(layout, names) {
-    if (layout && names && names.signature === layout.signature && names.codes.length === layout.ids.length) {
+    if (layout && names && names.signature === layout.signature && names.codes.length === layout.ids.length && names.codes.every((c) => c < names.legend.length)) {
       return names;
     }
     const n = layout ? layout.ids.length : 0;
@@ -191,13 +191,16 @@
       return { ...positions, codes, legend, version: version ?? positions.version };
     }, [positions, names]);
     const selectedIds = useMemo(() => splitIds(data && data.selection), [data && data.selection]);
+    const [pending, setPending] = useState2(null);
+    useEffect2(() => setPending(null), [data && data.selection]);
+    const currentIds = pending || selectedIds;
     const selectedIndex = useMemo(() => {
       if (!layout) return /* @__PURE__ */ new Set();
-      const wanted = new Set(selectedIds);
+      const wanted = new Set(currentIds);
       const hits = /* @__PURE__ */ new Set();
       layout.ids.forEach((id, i) => wanted.has(id) && hits.add(i));
       return hits;
-    }, [layout, selectedIds]);
+    }, [layout, currentIds]);
     const wrapper = useRef2(null);
     const canvas = useRef2(null);
     const [width, setWidth] = useState2(600);
@@ -207,7 +210,7 @@
     const drag = useRef2(null);
     useEffect2(() => {
       if (!wrapper.current) return void 0;
-      const observer = new ResizeObserver(([entry]) => setWidth(Math.max(200, entry.contentRect.width)));
+      const observer = new ResizeObserver(([entry]) => setWidth(Math.max(1, entry.contentRect.width)));
       observer.observe(wrapper.current);
       return () => observer.disconnect();
     }, [Boolean(layout)]);
@@ -276,17 +279,19 @@
     };
     const send = (ids, mode) => {
       if (!view.on_select) return;
-      const next = combineSelection(selectedIds, ids, mode);
+      const next = combineSelection(currentIds, ids, mode);
+      setPending(next);
       triggerPanelEvent(view.on_select, { ids: next });
     };
     const modeOf = (event) => event.shiftKey ? "add" : event.altKey ? "remove" : "replace";
-    const onMouseDown = (event) => {
+    const onPointerDown = (event) => {
       if (event.button !== 0 || !layout) return;
+      canvas.current.setPointerCapture(event.pointerId);
       const point = localPoint(event);
-      drag.current = { start: point, pan: event.ctrlKey || event.metaKey, zoom };
+      drag.current = { start: point, path: [point], pan: event.ctrlKey || event.metaKey, zoom };
       if (!drag.current.pan) setLasso([point]);
     };
-    const onMouseMove = (event) => {
+    const onPointerMove = (event) => {
       if (!layout || !transform) return;
       const point = localPoint(event);
       const d = drag.current;
@@ -295,27 +300,33 @@
         return;
       }
       if (d) {
-        setLasso((path) => path ? [...path, point] : [point]);
+        d.path.push(point);
+        setLasso([...d.path]);
         return;
       }
       const i = nearestIndex(layout.xy, transform, point[0], point[1]);
       setHover(i < 0 ? null : { i, x: point[0], y: point[1] });
     };
-    const onMouseUp = (event) => {
+    const onPointerUp = (event) => {
       const d = drag.current;
       drag.current = null;
-      if (!d || d.pan || !layout) return;
-      const path = lasso || [];
+      if (canvas.current.hasPointerCapture(event.pointerId)) canvas.current.releasePointerCapture(event.pointerId);
       setLasso(null);
-      const point = localPoint(event);
-      const reach = Math.max(0, ...path.map(([x, y]) => Math.hypot(x - d.start[0], y - d.start[1])));
-      if (reach < 4 || path.length < 3) {
-        const i = nearestIndex(layout.xy, transform, point[0], point[1]);
-        if (i >= 0) send([layout.ids[i]], modeOf(event));
-        return;
-      }
-      const hits = lassoIndices(layout.xy, transform, path).map((i) => layout.ids[i]);
+      if (!d || !layout) return;
+      const reach = Math.max(0, ...d.path.map(([x, y]) => Math.hypot(x - d.start[0], y - d.start[1])));
+      clickIsLasso.current = d.pan || reach >= 4 && d.path.length >= 3;
+      if (d.pan || !clickIsLasso.current) return;
+      const hits = lassoIndices(layout.xy, transform, d.path).map((i) => layout.ids[i]);
       if (hits.length || modeOf(event) === "replace") send(hits, modeOf(event));
+    };
+    const clickIsLasso = useRef2(false);
+    const onClick = (event) => {
+      const wasLasso = clickIsLasso.current;
+      clickIsLasso.current = false;
+      if (wasLasso || event.detail > 1 || !layout) return;
+      const [x, y] = localPoint(event);
+      const i = nearestIndex(layout.xy, transform, x, y);
+      if (i >= 0) send([layout.ids[i]], modeOf(event));
     };
     const onWheel = (event) => {
       if (!transform) return;
@@ -350,7 +361,14 @@
       return /* @__PURE__ */ React.createElement("div", { "data-testid": "concept-scatter-message", style: { padding: 8, opacity: 0.8 } }, text);
     }
     const hovered = hover && layout.legend[layout.codes[hover.i]];
-    return /* @__PURE__ */ React.createElement("div", { "data-testid": "concept-scatter", style: { width: "100%" } }, /* @__PURE__ */ React.createElement("div", { ref: wrapper, style: { position: "relative", width: "100%", height: HEIGHT } }, /* @__PURE__ */ React.createElement(
+    return /* @__PURE__ */ React.createElement("div", { "data-testid": "concept-scatter", style: { width: "100%" } }, /* @__PURE__ */ React.createElement("div", { ref: wrapper, style: {
+      position: "relative",
+      width: "100%",
+      height: HEIGHT + 2,
+      boxSizing: "border-box",
+      border: "1px solid rgba(128,128,128,0.35)",
+      borderRadius: 4
+    } }, /* @__PURE__ */ React.createElement(
       "canvas",
       {
         ref: canvas,
@@ -358,21 +376,13 @@
         "data-points": layout.ids.length,
         "data-selected": selectedIndex.size,
         "data-version": layout.version,
-        style: {
-          width: "100%",
-          height: HEIGHT,
-          cursor: "crosshair",
-          display: "block",
-          border: "1px solid rgba(128,128,128,0.35)",
-          borderRadius: 4
-        },
-        onMouseDown,
-        onMouseMove,
-        onMouseUp,
-        onMouseLeave: () => {
-          setHover(null);
-          if (drag.current && drag.current.pan) drag.current = null;
-        },
+        style: { width: "100%", height: HEIGHT, cursor: "crosshair", display: "block", touchAction: "none" },
+        onPointerDown,
+        onPointerMove,
+        onPointerUp,
+        onPointerCancel: onPointerUp,
+        onPointerLeave: () => setHover(null),
+        onClick,
         onDoubleClick: () => setZoom({ k: 1, tx: 0, ty: 0 })
       }
     ), hovered && /* @__PURE__ */ React.createElement("div", { style: {
@@ -400,20 +410,23 @@
       " (",
       entry.count,
       ")"
-    )), /* @__PURE__ */ React.createElement("span", { style: { opacity: 0.6 } }, "drag: lasso \xB7 shift: add \xB7 alt: remove \xB7 ctrl-drag: pan \xB7 wheel: zoom \xB7 double-click: reset")));
+    )), /* @__PURE__ */ React.createElement("span", { style: { opacity: 0.6 } }, "drag: lasso \xB7 shift: add \xB7 alt: remove \xB7 click: one map \xB7 ctrl-drag: pan \xB7 wheel: zoom \xB7", " ", /* @__PURE__ */ React.createElement("span", { style: { cursor: "pointer", textDecoration: "underline" }, onClick: () => setZoom({ k: 1, tx: 0, ty: 0 }) }, "reset view"))));
   }
 
   // src/MapGallery.jsx
-  var { useState: useState3 } = React;
+  var { useEffect: useEffect3, useState: useState3 } = React;
   function MapGallery(props) {
     const view = props.schema && props.schema.view || {};
     const items = view.items || [];
     const triggerPanelEvent = useTriggerPanelEvent();
-    const [pending, setPending] = useState3(null);
+    const [dropped, setDropped] = useState3([]);
+    const shown = items.map((item) => item.map_id).join(",");
+    useEffect3(() => setDropped([]), [shown]);
     const drop = (mapId) => {
       if (!view.on_drop) return;
-      setPending(mapId);
-      triggerPanelEvent(view.on_drop, { map_id: mapId });
+      const all = [.../* @__PURE__ */ new Set([...dropped, mapId])];
+      setDropped(all);
+      triggerPanelEvent(view.on_drop, { map_ids: all });
     };
     return /* @__PURE__ */ React.createElement(
       "div",
@@ -433,7 +446,7 @@ click to drop it from the selection`,
           style: {
             margin: 0,
             cursor: "pointer",
-            opacity: pending === item.map_id ? 0.3 : 1,
+            opacity: dropped.includes(item.map_id) ? 0.3 : 1,
             border: `2px solid ${item.color || "transparent"}`,
             borderRadius: 4,
             overflow: "hidden",

@@ -38,13 +38,19 @@ export default function ConceptScatter(props) {
     return { ...positions, codes, legend, version: version ?? positions.version };
   }, [positions, names]);
   const selectedIds = useMemo(() => splitIds(data && data.selection), [data && data.selection]);
+  // the selection this component sent and the panel has not answered yet:
+  // shown at once, and the base of the next change (two quick shift-lassos
+  // both count)
+  const [pending, setPending] = useState(null);
+  useEffect(() => setPending(null), [data && data.selection]);
+  const currentIds = pending || selectedIds;
   const selectedIndex = useMemo(() => {
     if (!layout) return new Set();
-    const wanted = new Set(selectedIds);
+    const wanted = new Set(currentIds);
     const hits = new Set();
     layout.ids.forEach((id, i) => wanted.has(id) && hits.add(i));
     return hits;
-  }, [layout, selectedIds]);
+  }, [layout, currentIds]);
 
   const wrapper = useRef(null);
   const canvas = useRef(null);
@@ -56,7 +62,7 @@ export default function ConceptScatter(props) {
 
   useEffect(() => {
     if (!wrapper.current) return undefined;
-    const observer = new ResizeObserver(([entry]) => setWidth(Math.max(200, entry.contentRect.width)));
+    const observer = new ResizeObserver(([entry]) => setWidth(Math.max(1, entry.contentRect.width)));
     observer.observe(wrapper.current);
     return () => observer.disconnect();
   }, [Boolean(layout)]); // the wrapper exists once a layout does
@@ -134,20 +140,23 @@ export default function ConceptScatter(props) {
 
   const send = (ids, mode) => {
     if (!view.on_select) return;
-    const next = combineSelection(selectedIds, ids, mode);
+    const next = combineSelection(currentIds, ids, mode);
+    setPending(next);
     triggerPanelEvent(view.on_select, { ids: next });
   };
 
   const modeOf = (event) => (event.shiftKey ? "add" : event.altKey ? "remove" : "replace");
 
-  const onMouseDown = (event) => {
+  // pointer capture: a drag released outside the canvas still ends here
+  const onPointerDown = (event) => {
     if (event.button !== 0 || !layout) return;
+    canvas.current.setPointerCapture(event.pointerId);
     const point = localPoint(event);
-    drag.current = { start: point, pan: event.ctrlKey || event.metaKey, zoom };
+    drag.current = { start: point, path: [point], pan: event.ctrlKey || event.metaKey, zoom };
     if (!drag.current.pan) setLasso([point]);
   };
 
-  const onMouseMove = (event) => {
+  const onPointerMove = (event) => {
     if (!layout || !transform) return;
     const point = localPoint(event);
     const d = drag.current;
@@ -156,29 +165,37 @@ export default function ConceptScatter(props) {
       return;
     }
     if (d) {
-      setLasso((path) => (path ? [...path, point] : [point]));
+      d.path.push(point);
+      setLasso([...d.path]);
       return;
     }
     const i = nearestIndex(layout.xy, transform, point[0], point[1]);
     setHover(i < 0 ? null : { i, x: point[0], y: point[1] });
   };
 
-  const onMouseUp = (event) => {
+  const onPointerUp = (event) => {
     const d = drag.current;
     drag.current = null;
-    if (!d || d.pan || !layout) return;
-    const path = lasso || [];
+    if (canvas.current.hasPointerCapture(event.pointerId)) canvas.current.releasePointerCapture(event.pointerId);
     setLasso(null);
-    const point = localPoint(event);
-    // a click, unless the pointer went somewhere (a closed lasso ends where it began)
-    const reach = Math.max(0, ...path.map(([x, y]) => Math.hypot(x - d.start[0], y - d.start[1])));
-    if (reach < 4 || path.length < 3) {
-      const i = nearestIndex(layout.xy, transform, point[0], point[1]);
-      if (i >= 0) send([layout.ids[i]], modeOf(event));
-      return;
-    }
-    const hits = lassoIndices(layout.xy, transform, path).map((i) => layout.ids[i]);
+    if (!d || !layout) return;
+    // a lasso, unless the pointer stayed put (a closed lasso ends where it began)
+    const reach = Math.max(0, ...d.path.map(([x, y]) => Math.hypot(x - d.start[0], y - d.start[1])));
+    clickIsLasso.current = d.pan || (reach >= 4 && d.path.length >= 3);
+    if (d.pan || !clickIsLasso.current) return;
+    const hits = lassoIndices(layout.xy, transform, d.path).map((i) => layout.ids[i]);
     if (hits.length || modeOf(event) === "replace") send(hits, modeOf(event));
+  };
+
+  // a click (not the end of a lasso or pan, not the second of a double-click) picks the nearest map
+  const clickIsLasso = useRef(false);
+  const onClick = (event) => {
+    const wasLasso = clickIsLasso.current;
+    clickIsLasso.current = false;
+    if (wasLasso || event.detail > 1 || !layout) return;
+    const [x, y] = localPoint(event);
+    const i = nearestIndex(layout.xy, transform, x, y);
+    if (i >= 0) send([layout.ids[i]], modeOf(event));
   };
 
   const onWheel = (event) => {
@@ -223,19 +240,21 @@ export default function ConceptScatter(props) {
   const hovered = hover && layout.legend[layout.codes[hover.i]];
   return (
     <div data-testid="concept-scatter" style={{ width: "100%" }}>
-      <div ref={wrapper} style={{ position: "relative", width: "100%", height: HEIGHT }}>
+      <div ref={wrapper} style={{ position: "relative", width: "100%", height: HEIGHT + 2, boxSizing: "border-box",
+                                  border: "1px solid rgba(128,128,128,0.35)", borderRadius: 4 }}>
         <canvas
           ref={canvas}
           data-testid="concept-scatter-canvas"
           data-points={layout.ids.length}
           data-selected={selectedIndex.size}
           data-version={layout.version}
-          style={{ width: "100%", height: HEIGHT, cursor: "crosshair", display: "block",
-                   border: "1px solid rgba(128,128,128,0.35)", borderRadius: 4 }}
-          onMouseDown={onMouseDown}
-          onMouseMove={onMouseMove}
-          onMouseUp={onMouseUp}
-          onMouseLeave={() => { setHover(null); if (drag.current && drag.current.pan) drag.current = null; }}
+          style={{ width: "100%", height: HEIGHT, cursor: "crosshair", display: "block", touchAction: "none" }}
+          onPointerDown={onPointerDown}
+          onPointerMove={onPointerMove}
+          onPointerUp={onPointerUp}
+          onPointerCancel={onPointerUp}
+          onPointerLeave={() => setHover(null)}
+          onClick={onClick}
           onDoubleClick={() => setZoom({ k: 1, tx: 0, ty: 0 })}
         />
         {hovered && (
@@ -260,7 +279,10 @@ export default function ConceptScatter(props) {
           </span>
         ))}
         <span style={{ opacity: 0.6 }}>
-          drag: lasso · shift: add · alt: remove · ctrl-drag: pan · wheel: zoom · double-click: reset
+          drag: lasso · shift: add · alt: remove · click: one map · ctrl-drag: pan · wheel: zoom ·{" "}
+          <span style={{ cursor: "pointer", textDecoration: "underline" }} onClick={() => setZoom({ k: 1, tx: 0, ty: 0 })}>
+            reset view
+          </span>
         </span>
       </div>
     </div>

@@ -1,6 +1,6 @@
 import { React, useTriggerPanelEvent } from "./globals.js";
 
-const { useState } = React;
+const { useEffect, useState } = React;
 
 // The selected maps as a wrapping grid of heatmap thumbnails. Clicking a
 // thumbnail drops that map from the selection before naming.
@@ -8,12 +8,17 @@ export default function MapGallery(props) {
   const view = (props.schema && props.schema.view) || {};
   const items = view.items || [];
   const triggerPanelEvent = useTriggerPanelEvent();
-  const [pending, setPending] = useState(null);
+  // maps dropped here that the panel has not answered for yet: each drop
+  // sends them all, so quick drops in a row all count
+  const [dropped, setDropped] = useState([]);
+  const shown = items.map((item) => item.map_id).join(",");
+  useEffect(() => setDropped([]), [shown]); // the panel answered: a new page of the selection
 
   const drop = (mapId) => {
     if (!view.on_drop) return;
-    setPending(mapId);
-    triggerPanelEvent(view.on_drop, { map_id: mapId });
+    const all = [...new Set([...dropped, mapId])];
+    setDropped(all);
+    triggerPanelEvent(view.on_drop, { map_ids: all });
   };
 
   return (
@@ -28,7 +33,7 @@ export default function MapGallery(props) {
           data-map-id={item.map_id}
           title={`${item.caption}\nclick to drop it from the selection`}
           onClick={() => drop(item.map_id)}
-          style={{ margin: 0, cursor: "pointer", opacity: pending === item.map_id ? 0.3 : 1,
+          style={{ margin: 0, cursor: "pointer", opacity: dropped.includes(item.map_id) ? 0.3 : 1,
                    border: `2px solid ${item.color || "transparent"}`, borderRadius: 4, overflow: "hidden",
                    position: "relative" }}
         >

@@ -43,7 +43,10 @@ export function decodeNames(text) {
 // The names to draw over a layout: those sent for it, else (while a new
 // layout or new names are on their way) none: every map unnamed.
 export function namesFor(layout, names) {
-  if (layout && names && names.signature === layout.signature && names.codes.length === layout.ids.length) {
+  if (
+    layout && names && names.signature === layout.signature && names.codes.length === layout.ids.length &&
+    names.codes.every((c) => c < names.legend.length)
+  ) {
     return names;
   }
   const n = layout ? layout.ids.length : 0;

@@ -60,4 +60,6 @@ test("names are drawn only over the layout they were sent for", () => {
   assert.deepEqual([...stale.codes], [0, 0]);
   assert.equal(stale.legend[0].name, "(unnamed)");
   assert.deepEqual([...namesFor(layout, null).codes], [0, 0]);
+  const broken = namesFor(layout, { ...names, codes: new Uint16Array([1, 5]) }); // no legend entry 5
+  assert.deepEqual([...broken.codes], [0, 0]);
 });
