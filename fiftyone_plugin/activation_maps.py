@@ -5,6 +5,7 @@ import hashlib
 import os
 import json
 import logging
+import re
 import time
 from datetime import datetime, timezone
 
@@ -51,6 +52,7 @@ def compute_activation_maps(
     device=None,
     skip_existing=True,
     overwrite=False,
+    discard_names=False,
     target_field=None,
     weights=None,
     classes=None,
@@ -105,6 +107,12 @@ def compute_activation_maps(
         skip samples already computed with this exact configuration.
     overwrite : bool
         recompute every sample.
+    discard_names : bool
+        recomputed maps keep the names people gave the old ones when they
+        come from the same model, layer, preprocessing and explained class
+        (matched by channel per image); where they do not, names would be
+        lost, so this raises ``ValueError`` first unless ``discard_names``
+        (export them with :func:`fiftyone_plugin.export_concepts` before).
     target_field : str, optional
         a ``fo.Classification`` field whose label is explained instead of the
         prediction (where the label is a known class).
@@ -162,6 +170,12 @@ def compute_activation_maps(
         **fields,
     }
     config_hash = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    # what makes channel c of an image the same map: not top_k and the like,
+    # which only choose among the maps
+    identity = {k: config[k] for k in ("model", "model_fingerprint", "layer", "target_field")}
+    # a repr without memory addresses: the same across processes
+    identity["transforms"] = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(spec.transforms))
+    map_identity = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     dataset = samples._dataset
     declare_map_schema(dataset, maps_field, fields)
@@ -184,9 +198,11 @@ def compute_activation_maps(
              feature_shape=list(engine.feature_shape)),
     )
 
-    writer = _MapWriter(dataset, maps_field, fields, config_hash, engine.layer_name, spec)
-    started = time.perf_counter()
     collection = dataset._sample_collection
+    if not discard_names:
+        _refuse_to_lose_names(collection, maps_field, ids, map_identity)
+    writer = _MapWriter(dataset, maps_field, fields, config_hash, engine.layer_name, spec, map_identity)
+    started = time.perf_counter()
     loader = _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers)
 
     with fou.ProgressBar(total=len(ids), progress=progress) as pbar:
@@ -219,6 +235,7 @@ def compute_activation_maps(
         "skipped": skipped,
         "failed": writer.failed,
         "num_maps": writer.num_maps,
+        "names_kept": writer.names_kept,
         "seconds": round(seconds, 3),
     }
     save_run_results(samples, run_key, summary)
@@ -294,16 +311,77 @@ def _same_shape_chunks(images):
     return list(groups.values())
 
 
+def _named_maps_pipeline(maps_field, sample_ids):
+    """Per sample: the maps' identity and, for each map with names, its
+    (channel, target) and its ``concept_*`` attributes."""
+    names_of = {
+        "$arrayToObject": {
+            "$filter": {
+                "input": {"$objectToArray": "$$d"},
+                "cond": {"$eq": [{"$substrCP": ["$$this.k", 0, 8]}, "concept_"]},
+            }
+        }
+    }
+    return [
+        {"$match": {"_id": {"$in": [ObjectId(i) for i in sample_ids]}, f"{maps_field}.detections.0": {"$exists": True}}},
+        {
+            "$project": {
+                "identity": f"${maps_field}.map_identity",
+                "maps": {
+                    "$map": {
+                        "input": f"${maps_field}.detections",
+                        "as": "d",
+                        "in": {"channel": "$$d.channel", "target": "$$d.target", "names": names_of},
+                    }
+                },
+            }
+        },
+    ]
+
+
+def _names_by_map(collection, maps_field, sample_ids):
+    """``{sample_id: (identity, {(channel, target): {concept_<a>: name}})}``
+    for the samples whose maps carry names."""
+    found = {}
+    for row in collection.aggregate(_named_maps_pipeline(maps_field, sample_ids)):
+        named = {(m.get("channel"), m.get("target")): m["names"] for m in row["maps"] if m.get("names")}
+        if named:
+            found[str(row["_id"])] = (row.get("identity"), named)
+    return found
+
+
+def _refuse_to_lose_names(collection, maps_field, sample_ids, map_identity, chunk=10_000):
+    """Raise before computing if recomputing would replace named maps by maps
+    of another model, layer, preprocessing or explained class."""
+    lost, annotators = 0, set()
+    for start in range(0, len(sample_ids), chunk):
+        found = _names_by_map(collection, maps_field, sample_ids[start : start + chunk])
+        for identity, named in found.values():
+            if identity != map_identity:
+                lost += len(named)
+                for names in named.values():
+                    annotators.update(k[len("concept_") :] for k in names)
+    if lost:
+        raise ValueError(
+            f"recomputing would replace {lost} named map(s) (named by {', '.join(sorted(annotators))}) "
+            f"with maps of a different model, layer, preprocessing or explained class, whose names "
+            f"cannot carry over; export the names first (fpl.export_concepts) and pass "
+            f"discard_names=True, or compute into another maps_field"
+        )
+
+
 class _MapWriter:
     """Turns engine results into MongoDB update operations."""
 
-    def __init__(self, dataset, maps_field, fields, config_hash, layer_name, spec):
+    def __init__(self, dataset, maps_field, fields, config_hash, layer_name, spec, map_identity):
+        self.collection = dataset._sample_collection
         self.maps_field = maps_field
         self.fields = fields
         self.config_hash = config_hash
         self.layer_name = layer_name
         self.spec = spec
-        self.processed = self.failed = self.num_maps = 0
+        self.map_identity = map_identity
+        self.processed = self.failed = self.num_maps = self.names_kept = 0
 
     def error_ops(self, failures):
         now = datetime.now(timezone.utc)
@@ -348,8 +426,11 @@ class _MapWriter:
 
         now = datetime.now(timezone.utc)
         ops = []
+        old_names = _names_by_map(self.collection, self.maps_field, ids)
         for b, sample_id in enumerate(ids):
             target_name = self.spec.class_name(int(targets[b]))
+            identity, named = old_names.get(sample_id, (None, {}))
+            keep_names = named if identity == self.map_identity else {}
             detections = []
             for j in np.flatnonzero(keep[b] & valid[b]):
                 x0, y0, w, h = np.rint(boxes[b, j] * grid).astype(int)
@@ -368,9 +449,15 @@ class _MapWriter:
                 )
                 if descriptors is not None:
                     attrs["descriptor"] = descriptors[b, j]
+                names = keep_names.get((int(channels[b, j]), target_name))
+                if names:
+                    attrs.update(names)
+                    self.names_kept += 1
                 detections.append(fo.Detection(**attrs))
 
-            maps = fo.Detections(detections=detections, config_hash=self.config_hash)
+            maps = fo.Detections(
+                detections=detections, config_hash=self.config_hash, map_identity=self.map_identity
+            )
             prediction = fo.Classification(
                 label=self.spec.class_name(int(predicted[b])),
                 confidence=float(confidence[b]),

@@ -66,6 +66,7 @@ def declare_map_schema(dataset, maps_field, fields):
         )
     _ensure_field(dataset, maps_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
     _ensure_field(dataset, f"{maps_field}.config_hash", fo.StringField)
+    _ensure_field(dataset, f"{maps_field}.map_identity", fo.StringField)
     for name, ftype in MAP_ATTRIBUTES.items():
         kwargs = {"subfield": fo.FloatField} if ftype is fo.ListField else {}
         _ensure_field(dataset, f"{maps_field}.detections.{name}", ftype, **kwargs)

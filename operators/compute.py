@@ -74,6 +74,13 @@ class ComputeActivationMaps(foo.Operator):
         inputs.int("batch_size", default=16, label="Batch size", min=1)
         inputs.str("device", label="Device", description="cpu, cuda, ...; empty = CUDA when available")
         inputs.bool("overwrite", default=False, label="Recompute samples that are already done")
+        inputs.bool(
+            "discard_names",
+            default=False,
+            label="Discard names of maps that cannot carry over",
+            description="Names carry over to recomputed maps of the same model and layer; for another "
+            "model or layer the run stops unless this is on (export the names first)",
+        )
         return types.Property(inputs, view=types.View(label="Compute activation maps"))
 
     def execute(self, ctx):
@@ -89,6 +96,7 @@ class ComputeActivationMaps(foo.Operator):
             batch_size=params.get("batch_size", 16),
             device=params.get("device") or None,
             overwrite=params.get("overwrite", False),
+            discard_names=params.get("discard_names", False),
             progress=report_progress(ctx, "computing activation maps"),
             **extra,
         )

@@ -245,3 +245,34 @@ def test_patches_views_and_videos_are_refused(image_dataset):
     fpl.compute_activation_maps(image_dataset, TinyNet(), top_k=1)
     with pytest.raises(ValueError, match="patches"):
         fpl.compute_activation_maps(image_dataset.to_patches("actmaps"), TinyNet())
+
+
+def test_recomputing_keeps_names_of_the_same_maps_and_refuses_to_lose_others(dataset, rgb_images):
+    import fiftyone_plugin as fpl
+
+    dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images])
+    fpl.compute_activation_maps(dataset, TinyNet(), top_k=3)
+    before = {
+        (s.id, m.channel, m.target): m.id for s in dataset for m in s.actmaps.detections
+    }
+    named = list(before.items())[::2]
+    fpl.assign_concept(dataset, [map_id for _, map_id in named], "wheel", "alice")
+
+    # fewer maps per image, same model and layer: the maps still there keep their names
+    summary = fpl.compute_activation_maps(dataset, TinyNet(), top_k=2, overwrite=True)
+    after = {(s.id, m.channel, m.target): m for s in dataset for m in s.actmaps.detections}
+    assert not set(m.id for m in after.values()) & set(before.values())  # new maps
+    kept = [key for key, _ in named if key in after]
+    assert kept and summary["names_kept"] == len(kept)
+    assert all(after[key]["concept_alice"] == "wheel" for key in kept)
+    assert fpl.list_concepts(dataset, "alice") == {"wheel": len(kept)}
+
+    # another model: its channel 3 is not this one's; nothing is written
+    with pytest.raises(ValueError, match=r"named by alice.*discard_names=True"):
+        fpl.compute_activation_maps(dataset, TinyNet(seed=1), top_k=2, overwrite=True)
+    assert fpl.list_concepts(dataset, "alice") == {"wheel": len(kept)}
+    assert {m.id for s in dataset for m in s.actmaps.detections} == {m.id for m in after.values()}
+
+    # asked for: the names go with the old maps
+    fpl.compute_activation_maps(dataset, TinyNet(seed=1), top_k=2, overwrite=True, discard_names=True)
+    assert fpl.list_concepts(dataset, "alice") == {}
