@@ -47,6 +47,7 @@ class NamingPanel(foo.Panel):
         ids = list(dict.fromkeys(ids))
         self._say(ctx, None)  # the count is in the selection bar; old news goes
         ctx.panel.state.selection = ids
+        ctx.panel.state.selection_version = (ctx.panel.state.selection_version or 0) + 1
         # the scatter highlights these; one string, replaced whole
         ctx.panel.data.set("scatter.selection", "".join(ids))
         ctx.panel.state.page = 0
@@ -229,11 +230,12 @@ class NamingPanel(foo.Panel):
         ctx.panel.state.undo = record
         what = "unnamed" if concept is None else f"named '{naming.display_name(concept)}'"
         self._say(ctx, f"{len(ids)} map(s) {what}")
-        ctx.panel.state.set("naming_row.new_concept", "")
+        ctx.panel.state.namings = (ctx.panel.state.namings or 0) + 1  # empties the name field
         self.resync(ctx)
 
     def name_new(self, ctx):
-        self._act(ctx, ctx.panel.state.get("naming_row.new_concept") or "")
+        # the naming bar sends what was typed (Enter or its button)
+        self._act(ctx, ctx.params.get("concept") or "")
 
     def name_existing(self, ctx):
         concept = ctx.panel.state.get("naming_row.existing_concept")
@@ -393,8 +395,16 @@ class NamingPanel(foo.Panel):
         if selection:
             # naming controls right under the selection, above the (long) gallery
             naming_row = panel.h_stack("naming_row", gap=1, align_y="center")
-            naming_row.str("new_concept", label="New concept")
-            naming_row.btn("name_new", label="Name selection", variant="contained", on_click=self.name_new)
+            naming_row.view(
+                "name_bar",
+                types.View(
+                    component="NamingBar",
+                    on_name=self.name_new,
+                    namings=state.namings or 0,
+                    selection_key=state.selection_version or 0,
+                    selected=bool(selection),
+                ),
+            )
             concepts = state.concepts or []
             if concepts:
                 choices = types.DropdownView()

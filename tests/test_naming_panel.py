@@ -157,9 +157,11 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel.call("drop_map", {"map_id": ids[0]})
     assert panel.state["selection"] == ids[1:6]
     assert selected_in_scatter(panel) == ids[1:6]
-    panel.type_into("naming_row.new_concept", "  stripes  ")
-    panel.call("name_new")
+    bar = rendered_view(panel, "name_bar")
+    assert bar["component"] == "NamingBar" and bar["on_name"].endswith("naming_panel#name_new") and bar["selected"]
+    panel.call("name_new", {"concept": "  stripes  "})
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
+    assert rendered_view(panel, "name_bar")["namings"] == bar["namings"] + 1  # the field empties
     # naming re-sends the names, not the positions (the maps did not change)
     assert "scatter.names" in panel.data_patched and "scatter.layout" not in panel.data_patched
     assert panel.state["stats"]["named"] == 5
@@ -170,10 +172,11 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     assert panel.state["gallery_items"][0]["concept"] == "stripes"
 
     # a bad name changes nothing and says why
-    panel.type_into("naming_row.new_concept", "x" * 101)
-    panel.call("name_new")
+    namings = panel.state["namings"]
+    panel.call("name_new", {"concept": "x" * 101})
     assert panel.state["message_is_error"] and "100" in panel.state["message"]
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
+    assert panel.state["namings"] == namings  # the typed name stays, to be fixed
 
     # selection from the App's grid (labels selected in a patches view)
     sample = mapped.skip(4).first()
@@ -391,8 +394,7 @@ def test_undo_skips_maps_deleted_since_and_needs_a_concept_picked(mapped):
     panel.call("on_load")
     panel.call("set_annotator", {"value": "alice"})
     panel.call("select_maps", {"ids": ids[:4]})
-    panel.type_into("naming_row.new_concept", "wheel")
-    panel.call("name_new")
+    panel.call("name_new", {"concept": "wheel"})
     assert fpl.list_concepts(mapped, "alice") == {"wheel": 4}
     # one of the named maps is deleted (another tab, a rerun) before the undo
     sample = mapped.first()

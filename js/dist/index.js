@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 6aa98adf46892fe70f0fe48cfc91b397e8a5ea02fb602df21729b77c918397cf */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 3643093afb8763c42e54374c30945e03a633c5aec7c721f81d25a63e66593d6a */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -466,11 +466,64 @@ click to drop it from the selection`,
     );
   }
 
+  // src/NamingBar.jsx
+  var { useEffect: useEffect4, useRef: useRef3, useState: useState4 } = React;
+  function NamingBar(props) {
+    const view = props.schema && props.schema.view || {};
+    const triggerPanelEvent = useTriggerPanelEvent();
+    const [text, setText] = useState4("");
+    const input = useRef3(null);
+    useEffect4(() => setText(""), [view.namings]);
+    useEffect4(() => {
+      if (view.selected && input.current) input.current.focus();
+    }, [view.selection_key]);
+    const submit = () => {
+      if (view.on_name) triggerPanelEvent(view.on_name, { concept: text });
+    };
+    return /* @__PURE__ */ React.createElement("div", { style: { display: "flex", alignItems: "flex-end", gap: 8 } }, /* @__PURE__ */ React.createElement("label", { style: { display: "flex", flexDirection: "column", gap: 2, fontSize: 14 } }, /* @__PURE__ */ React.createElement("span", null, "New concept"), /* @__PURE__ */ React.createElement(
+      "input",
+      {
+        ref: input,
+        "data-testid": "new-concept-input",
+        value: text,
+        placeholder: "name, then Enter",
+        onChange: (event) => setText(event.target.value),
+        onKeyDown: (event) => event.key === "Enter" && submit(),
+        style: {
+          font: "inherit",
+          padding: "6px 8px",
+          minWidth: 200,
+          color: "inherit",
+          background: "transparent",
+          border: "1px solid rgba(128,128,128,0.6)",
+          borderRadius: 4
+        }
+      }
+    )), /* @__PURE__ */ React.createElement(
+      "button",
+      {
+        "data-testid": "name-selection",
+        onClick: submit,
+        style: {
+          font: "inherit",
+          padding: "7px 14px",
+          borderRadius: 4,
+          border: "none",
+          cursor: "pointer",
+          background: "#ff6d04",
+          color: "#fff"
+        }
+      },
+      "Name selection"
+    ));
+  }
+
   // src/index.jsx
   for (const [name, component] of [
     ["NamingAnnotator", AnnotatorInput],
     ["NamingConceptScatter", ConceptScatter],
-    ["NamingMapGallery", MapGallery]
+    ["NamingMapGallery", MapGallery],
+    ["NamingBar", NamingBar]
   ]) {
     registerComponent({ name, label: name, component, type: PluginComponentType.Component, activator: () => true });
   }
