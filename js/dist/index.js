@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 3643093afb8763c42e54374c30945e03a633c5aec7c721f81d25a63e66593d6a */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: f44098ac2b5678567d7e61e23e08503cda50779bb0ae8b9b3b5ce49afbd351d3 */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -492,7 +492,7 @@ click to drop it from the selection`,
         style: {
           font: "inherit",
           padding: "6px 8px",
-          minWidth: 200,
+          minWidth: 160,
           color: "inherit",
           background: "transparent",
           border: "1px solid rgba(128,128,128,0.6)",
@@ -511,7 +511,8 @@ click to drop it from the selection`,
           border: "none",
           cursor: "pointer",
           background: "#ff6d04",
-          color: "#fff"
+          color: "#fff",
+          whiteSpace: "nowrap"
         }
       },
       "Name selection"

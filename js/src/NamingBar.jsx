@@ -32,7 +32,7 @@ export default function NamingBar(props) {
           placeholder="name, then Enter"
           onChange={(event) => setText(event.target.value)}
           onKeyDown={(event) => event.key === "Enter" && submit()}
-          style={{ font: "inherit", padding: "6px 8px", minWidth: 200, color: "inherit",
+          style={{ font: "inherit", padding: "6px 8px", minWidth: 160, color: "inherit",
                    background: "transparent", border: "1px solid rgba(128,128,128,0.6)", borderRadius: 4 }}
         />
       </label>
@@ -40,7 +40,7 @@ export default function NamingBar(props) {
         data-testid="name-selection"
         onClick={submit}
         style={{ font: "inherit", padding: "7px 14px", borderRadius: 4, border: "none", cursor: "pointer",
-                 background: "#ff6d04", color: "#fff" }}
+                 background: "#ff6d04", color: "#fff", whiteSpace: "nowrap" }}
       >
         Name selection
       </button>
