@@ -17,6 +17,27 @@ from ..operators._common import maps_fields, selected_map_ids
 PER_PAGE = 24
 
 
+class _OnePatch:
+    """An event sets many state and data keys, and the App applies each
+    patch as an operation of its own, re-rendering in between; this sends
+    them as one state patch and one data patch."""
+
+    def __init__(self, ctx):
+        self.ops = ctx.ops
+        self.state, self.data = {}, {}
+        self.send_state, self.send_data = self.ops.patch_panel_state, self.ops.patch_panel_data
+        self.ops.patch_panel_state = lambda d, panel_id=None: self.state.update(d)
+        self.ops.patch_panel_data = lambda d, panel_id=None: self.data.update(d)
+
+    def flush(self):
+        self.ops.patch_panel_state, self.ops.patch_panel_data = self.send_state, self.send_data
+        if self.state:
+            self.send_state(self.state)
+        if self.data:
+            self.send_data(self.data)
+        self.state, self.data = {}, {}
+
+
 class NamingPanel(foo.Panel):
     @property
     def config(self):
@@ -27,6 +48,14 @@ class NamingPanel(foo.Panel):
             icon="label",
             surfaces="grid",
         )
+
+    def execute(self, ctx):
+        # the batch lives on this request's ctx: the panel object is shared
+        batch = ctx.naming_patch = _OnePatch(ctx)
+        try:
+            return super().execute(ctx)
+        finally:
+            batch.flush()  # if the event failed before rendering
 
     # ---- state helpers -------------------------------------------------
 
@@ -336,6 +365,9 @@ class NamingPanel(foo.Panel):
     # ---- rendering ---------------------------------------------------------
 
     def render(self, ctx):
+        batch = getattr(ctx, "naming_patch", None)
+        if batch is not None:
+            batch.flush()  # the event's patches go before the output they lead to
         panel = types.Object()
         state = ctx.panel.state
         maps_field = state.maps_field

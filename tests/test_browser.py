@@ -139,6 +139,7 @@ class App:
         so that the browser rounding the pointer to whole pixels changes
         nothing."""
         self.canvas.scroll_into_view_if_needed()
+        self.wait_still()
         points = self.points()
         xs = sorted(p["x"] for p in points)
 
@@ -184,16 +185,39 @@ class App:
             lookers.nth(k).hover()
             lookers.nth(k).locator("[data-cy^=looker-checkbox]:not(input)").first.click()
 
-    def pixel(self, x, y):
-        """The canvas colour at page position (x, y), as (r, g, b)."""
-        return tuple(self.canvas.evaluate(
-            """(el, [x, y]) => {
-                const box = el.getBoundingClientRect(), ratio = el.width / box.width;
-                const d = el.getContext("2d").getImageData(Math.round((x - box.left) * ratio), Math.round((y - box.top) * ratio), 1, 1).data;
-                return [d[0], d[1], d[2]];
+    def wait_still(self, timeout=15):
+        """Wait until the scatter stops moving (a re-render that adds a
+        scrollbar or a message shifts it), so a drag lands where aimed."""
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            now = self.canvas.evaluate(
+                "el => { const b = el.getBoundingClientRect(); return [b.x, b.y, b.width, el.dataset.version]; }"
+            )
+            if now == last:
+                return
+            last = now
+            self.page.wait_for_timeout(300)
+        raise AssertionError("the scatter kept moving")
+
+    def colours(self, ids):
+        """``{map_id: (r, g, b)}``: the canvas colour at each map's point,
+        read in one go from the last drawing (its own coordinates), so a
+        re-render in between cannot shift anything."""
+        found = self.canvas.evaluate(
+            """(el, ids) => {
+                const wanted = new Set(ids), ratio = window.devicePixelRatio || 1, g = el.getContext("2d");
+                const out = {};
+                for (const p of el.namingPoints()) {
+                    if (!wanted.has(p.id)) continue;
+                    const d = g.getImageData(Math.round(p.x * ratio), Math.round(p.y * ratio), 1, 1).data;
+                    out[p.id] = [d[0], d[1], d[2]];
+                }
+                return out;
             }""",
-            [x, y],
-        ))
+            list(ids),
+        )
+        return {i: tuple(c) for i, c in found.items()}
 
     def wait_selected(self, count, timeout=30):
         """Wait until the panel says ``count`` maps are selected and the
@@ -285,7 +309,7 @@ def test_name_maps_in_the_app(world, app_server, app):
     colour = hex_rgb(naming.concept_color("stripes"))  # the only concept yet
     points = {p["id"]: p for p in app.points()}
     assert {i for i, p in points.items() if p["concept"] == "stripes"} == stripes
-    hits = sum(close(app.pixel(points[i]["x"], points[i]["y"]), colour) for i in stripes)
+    hits = sum(close(c, colour) for c in app.colours(stripes).values())
     assert hits >= 0.8 * len(stripes), f"only {hits} of {len(stripes)} named maps drawn in their colour"
     app.shot("03-named")
 
@@ -299,9 +323,10 @@ def test_name_maps_in_the_app(world, app_server, app):
     expected = {**{i: "stripes" for i in stripes}, **{i: "dots" for i in right}}
     assert names_by_map(world, "alice") == expected
     grey = hex_rgb(naming.UNNAMED_COLOR)
+    app.legend(f"dots ({len(right)})").wait_for()  # the new names are drawn
     points = {p["id"]: p for p in app.points()}
     dots_colour = hex_rgb(naming.concept_colors(["stripes", "dots"])["dots"])
-    assert sum(close(app.pixel(points[i]["x"], points[i]["y"]), dots_colour) for i in right) >= 0.8 * len(right)
+    assert sum(close(c, dots_colour) for c in app.colours(right).values()) >= 0.8 * len(right)
     # grey where nothing is named (points not covered by a named one)
     named_xy = [(points[i]["x"], points[i]["y"]) for i in expected]
     clear = [
@@ -309,7 +334,7 @@ def test_name_maps_in_the_app(world, app_server, app):
         if i not in expected and min((points[i]["x"] - x) ** 2 + (points[i]["y"] - y) ** 2 for x, y in named_xy) > 64
     ]
     assert clear, "the two lassos left no unnamed map in the clear"
-    greys = sum(close(app.pixel(points[i]["x"], points[i]["y"]), grey) for i in clear)
+    greys = sum(close(c, grey) for c in app.colours(clear).values())
     assert greys >= 0.8 * len(clear), f"only {greys} of {len(clear)} unnamed maps drawn grey"
 
     # clicking a legend entry selects that concept's maps; not nameable
@@ -448,6 +473,7 @@ def test_concept_names_are_shown_as_text(world, app_server, app):
     app.legend(f"{evil} (3)").wait_for()  # the literal text, in the legend
     app.legend(f"{evil} (3)").click()  # and its maps in the gallery, captioned
     app.wait_selected(3)
+    app.panel.locator("[data-testid=map-gallery-item]").nth(2).wait_for()
     captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
     assert len(captions) == 3 and all(c.startswith(evil) for c in captions)
     app.panel.get_by_role("cell", name=evil, exact=True).wait_for()  # the concepts table

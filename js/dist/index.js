@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: f44098ac2b5678567d7e61e23e08503cda50779bb0ae8b9b3b5ce49afbd351d3 */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 7a1d22fdddbdde254ef8eed68eb2f64880fc293cb0f42c385131d9ea92314e75 */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -468,14 +468,23 @@ click to drop it from the selection`,
 
   // src/NamingBar.jsx
   var { useEffect: useEffect4, useRef: useRef3, useState: useState4 } = React;
+  var drafts = /* @__PURE__ */ new Map();
   function NamingBar(props) {
     const view = props.schema && props.schema.view || {};
     const triggerPanelEvent = useTriggerPanelEvent();
-    const [text, setText] = useState4("");
+    const key = props.path || "name_bar";
+    const draft = drafts.get(key) || { text: "", namings: view.namings };
+    const [text, setTextState] = useState4(draft.text);
     const input = useRef3(null);
-    useEffect4(() => setText(""), [view.namings]);
+    const setText = (value, namings = view.namings) => {
+      drafts.set(key, { text: value, namings });
+      setTextState(value);
+    };
     useEffect4(() => {
-      if (view.selected && input.current) input.current.focus();
+      if (draft.namings !== view.namings) setText("", view.namings);
+    }, [view.namings]);
+    useEffect4(() => {
+      if (view.selected && input.current) input.current.focus({ preventScroll: true });
     }, [view.selection_key]);
     const submit = () => {
       if (view.on_name) triggerPanelEvent(view.on_name, { concept: text });

@@ -6,15 +6,30 @@ const { useEffect, useRef, useState } = React;
 // maps. The field takes the focus when a new selection arrives, so naming
 // runs lasso, type, Enter, lasso, ... without the mouse leaving the plot for
 // long. It empties itself after a naming succeeded, not after a refused name.
+// what was typed, by panel path: the panel may re-mount this component
+// (e.g. when a message appears above it) and a refused name must survive
+const drafts = new Map();
+
 export default function NamingBar(props) {
   const view = (props.schema && props.schema.view) || {};
   const triggerPanelEvent = useTriggerPanelEvent();
-  const [text, setText] = useState("");
+  const key = props.path || "name_bar";
+  const draft = drafts.get(key) || { text: "", namings: view.namings };
+  const [text, setTextState] = useState(draft.text);
   const input = useRef(null);
 
-  useEffect(() => setText(""), [view.namings]);
+  const setText = (value, namings = view.namings) => {
+    drafts.set(key, { text: value, namings });
+    setTextState(value);
+  };
+
+  // a naming succeeded since this text was typed: start afresh
   useEffect(() => {
-    if (view.selected && input.current) input.current.focus();
+    if (draft.namings !== view.namings) setText("", view.namings);
+  }, [view.namings]);
+  useEffect(() => {
+    // without scrolling: the user is looking at the plot
+    if (view.selected && input.current) input.current.focus({ preventScroll: true });
   }, [view.selection_key]);
 
   const submit = () => {
