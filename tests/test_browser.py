@@ -172,6 +172,20 @@ class App:
         field.fill(text)
         field.press("Enter")
 
+    def select_by_legend(self, text, count):
+        """Click a legend entry and wait for its ``count`` maps to be the
+        selection. Once, in about ten full runs, such a click right after
+        another panel event never reached the panel (nothing in the console
+        or the server log); a second click is allowed and recorded."""
+        self.legend(text).click()
+        try:
+            self.wait_selected(count, timeout=10)
+        except Exception:  # the count not shown in time
+            with open(os.path.join(ARTIFACTS, "retried-legend-clicks.log"), "a") as f:
+                f.write(f"{text}: no selection after 10 s, clicked again\n")
+            self.legend(text).click()
+            self.wait_selected(count)
+
     def legend(self, text):
         """The scatter's legend entry reading ``text``, e.g. "dots (12)"."""
         return self.panel.locator("[data-testid=scatter-legend-entry]").filter(
@@ -338,8 +352,7 @@ def test_name_maps_in_the_app(world, app_server, app):
     assert greys >= 0.8 * len(clear), f"only {greys} of {len(clear)} unnamed maps drawn grey"
 
     # clicking a legend entry selects that concept's maps; not nameable
-    app.legend(f"dots ({len(right)})").click()
-    app.wait_selected(len(right))
+    app.select_by_legend(f"dots ({len(right)})", len(right))
     app.click("Not nameable")
     app.expect_text(f"{len(right)} map\\(s\\) marked not nameable|{len(right)} map\\(s\\) named '\\(not nameable\\)'")
     assert concepts(world, "alice") == {"stripes": len(stripes), fpl.NOT_NAMEABLE: len(right)}
@@ -349,8 +362,7 @@ def test_name_maps_in_the_app(world, app_server, app):
 
     # the selection shown in the App's grid as patches; patches picked in
     # the grid become the panel's selection; name them with an existing concept
-    app.legend(f"stripes ({len(stripes)})").click()
-    app.wait_selected(len(stripes))
+    app.select_by_legend(f"stripes ({len(stripes)})", len(stripes))
     app.click("Show in App")
     page.get_by_text(f"{len(stripes)} patches", exact=True).wait_for()
     app.click("Clear")
@@ -393,8 +405,7 @@ def test_name_maps_in_the_app(world, app_server, app):
     # a bad name is refused with a message and changes nothing
     app.click("Clear")
     app.wait_selected(0)
-    app.legend(f"(unnamed) ({total - len(expected)})").click()
-    app.wait_selected(total - len(expected))
+    app.select_by_legend(f"(unnamed) ({total - len(expected)})", total - len(expected))
     app.name_selection("x" * 101)
     app.expect_text("at most 100 characters")
     assert name_field.input_value() == "x" * 101  # kept, to be corrected
@@ -471,8 +482,7 @@ def test_concept_names_are_shown_as_text(world, app_server, app):
     annotator.press("Enter")
     app.expect_text("Naming as mallory")
     app.legend(f"{evil} (3)").wait_for()  # the literal text, in the legend
-    app.legend(f"{evil} (3)").click()  # and its maps in the gallery, captioned
-    app.wait_selected(3)
+    app.select_by_legend(f"{evil} (3)", 3)  # and its maps in the gallery, captioned
     app.panel.locator("[data-testid=map-gallery-item]").nth(2).wait_for()
     captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
     assert len(captions) == 3 and all(c.startswith(evil) for c in captions)

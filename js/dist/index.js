@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 7a1d22fdddbdde254ef8eed68eb2f64880fc293cb0f42c385131d9ea92314e75 */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 4cea69cf9de37bf015da6bade668694dbc870e1a89120e5420c41eb8600e5d70 */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -281,7 +281,7 @@
       if (!view.on_select) return;
       const next = combineSelection(currentIds, ids, mode);
       setPending(next);
-      triggerPanelEvent(view.on_select, { ids: next });
+      triggerPanelEvent(view.on_select, { ids: next }, void 0, (result) => result && result.error && setPending(null));
     };
     const modeOf = (event) => event.shiftKey ? "add" : event.altKey ? "remove" : "replace";
     const onPointerDown = (event) => {

@@ -142,7 +142,8 @@ export default function ConceptScatter(props) {
     if (!view.on_select) return;
     const next = combineSelection(currentIds, ids, mode);
     setPending(next);
-    triggerPanelEvent(view.on_select, { ids: next });
+    // if the panel fails to take it, show what it holds again
+    triggerPanelEvent(view.on_select, { ids: next }, undefined, (result) => result && result.error && setPending(null));
   };
 
   const modeOf = (event) => (event.shiftKey ? "add" : event.altKey ? "remove" : "replace");
