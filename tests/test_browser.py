@@ -177,6 +177,7 @@ class App:
         selection. Once, in about ten full runs, such a click right after
         another panel event never reached the panel (nothing in the console
         or the server log); a second click is allowed and recorded."""
+        self.wait_still()
         self.legend(text).click()
         try:
             self.wait_selected(count, timeout=10)
@@ -420,6 +421,7 @@ def test_name_maps_in_the_app(world, app_server, app):
     app.wait_selected(len(region))
     app.click("Clear")
     app.wait_selected(0)
+    app.wait_still()  # clearing removed the gallery: the panel may have re-flowed
     positions = app.points()
     right_edge = max(p["x"] for p in positions if p["id"] in region)
     lone = next(p for p in positions if p["x"] > right_edge + 12)
