@@ -439,6 +439,8 @@ def test_name_maps_in_the_app(world, app_server, app):
     # the user comes back to this tab
     extra = [i for i in points if i not in expected][:3]
     fpl.assign_concept(fo.load_dataset(world.name), extra, "from elsewhere", "alice")
+    page.evaluate("() => window.dispatchEvent(new Event('blur'))")
+    page.wait_for_timeout(1200)  # away from the tab for a while
     page.evaluate("() => window.dispatchEvent(new Event('focus'))")
     app.legend("from elsewhere (3)").wait_for()
     app.expect_text(f"alice: {len(expected) + 3} of {total} maps named")
@@ -485,7 +487,7 @@ def test_concept_names_are_shown_as_text(world, app_server, app):
     app.expect_text("Naming as mallory")
     app.legend(f"{evil} (3)").wait_for()  # the literal text, in the legend
     app.select_by_legend(f"{evil} (3)", 3)  # and its maps in the gallery, captioned
-    app.panel.locator("[data-testid=map-gallery-item]").nth(2).wait_for()
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=map-gallery-item]').length === 3")
     captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
     assert len(captions) == 3 and all(c.startswith(evil) for c in captions)
     app.panel.get_by_role("cell", name=evil, exact=True).wait_for()  # the concepts table

@@ -1,4 +1,4 @@
-/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 4cea69cf9de37bf015da6bade668694dbc870e1a89120e5420c41eb8600e5d70 */
+/* interactive-naming panel components; built by js/build.mjs; sources-sha256: 1c471008d55208f4c8458d8a7b58d28f7fc89dd1c8b8beeed2dee942f1c9f861 */
 (() => {
   // src/globals.js
   var React = window.React;
@@ -342,9 +342,20 @@
     };
     useEffect2(() => {
       if (!view.on_focus) return void 0;
-      const onFocus = () => triggerPanelEvent(view.on_focus, {});
+      let leftAt = null;
+      const onBlur = () => {
+        leftAt = Date.now();
+      };
+      const onFocus = () => {
+        if (leftAt !== null && Date.now() - leftAt > 1e3) triggerPanelEvent(view.on_focus, {});
+        leftAt = null;
+      };
+      window.addEventListener("blur", onBlur);
       window.addEventListener("focus", onFocus);
-      return () => window.removeEventListener("focus", onFocus);
+      return () => {
+        window.removeEventListener("blur", onBlur);
+        window.removeEventListener("focus", onFocus);
+      };
     }, [view.on_focus]);
     useEffect2(() => {
       const el = canvas.current;

@@ -214,11 +214,22 @@ export default function ConceptScatter(props) {
   };
 
   // coming back to this tab: another tab or annotator may have named maps
+  // (only after the tab was really left: the page's first focus, or a
+  // click in a dialog, must not send an event that races the user's own)
   useEffect(() => {
     if (!view.on_focus) return undefined;
-    const onFocus = () => triggerPanelEvent(view.on_focus, {});
+    let leftAt = null;
+    const onBlur = () => { leftAt = Date.now(); };
+    const onFocus = () => {
+      if (leftAt !== null && Date.now() - leftAt > 1000) triggerPanelEvent(view.on_focus, {});
+      leftAt = null;
+    };
+    window.addEventListener("blur", onBlur);
     window.addEventListener("focus", onFocus);
-    return () => window.removeEventListener("focus", onFocus);
+    return () => {
+      window.removeEventListener("blur", onBlur);
+      window.removeEventListener("focus", onFocus);
+    };
   }, [view.on_focus]);
 
   useEffect(() => {
