@@ -108,12 +108,6 @@ def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_at
     return {"ids": ids, "x": xs, "y": ys, "concepts": concepts}, stats
 
 
-def layout_points(samples, annotator=None, maps_field="actmaps", points_attribute="point"):
-    """Every map with a layout point and, if ``annotator`` is given, their
-    concept: ``{"ids", "x", "y", "concepts"}`` lists, one entry per map."""
-    return layout_and_progress(samples, annotator, maps_field, points_attribute)[0]
-
-
 def legend(points):
     """One entry per concept present, in drawing order (unnamed underneath,
     then not nameable, then concepts by name): ``[{"name", "color",
@@ -304,10 +298,6 @@ def map_thumbnail(filepath, bounding_box, heatmap, size=160, context=0.5):
     return buffer.getvalue()
 
 
-def data_url(png_bytes):
-    return "data:image/png;base64," + base64.b64encode(png_bytes).decode()
-
-
 # bump when map_thumbnail draws differently, so cached files are redrawn
 THUMBNAIL_STYLE = 2
 
@@ -329,14 +319,14 @@ def media_url(path):
 
 
 def gallery_page(
-    samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, inline=False, annotator=None, colors=None
+    samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, annotator=None, colors=None
 ):
     """One page of the selection as thumbnails: ``{"items": [{"map_id",
     "src", "caption", "concept", "color"}], "page", "pages"}``; ``concept``
     is ``annotator``'s current name for the map (display form, ``None`` if
     unnamed) and ``color`` its colour in the scatter (from ``colors``, as
     given by :func:`concept_colors`, else computed for the concepts shown). ``src`` is an App media URL of a
-    cached PNG (or, with ``inline``, a data URL). Maps that no longer exist
+    cached PNG. Maps that no longer exist
     are left out."""
     pages = max(1, -(-len(map_ids) // per_page))
     page = min(max(0, int(page)), pages - 1)
@@ -349,18 +339,17 @@ def gallery_page(
             continue
         path = thumbnail_path(map_id, size)
         try:
-            if inline or not os.path.exists(path):
+            if not os.path.exists(path):
                 png = map_thumbnail(record["filepath"], record["bounding_box"], record["heatmap"], size=size)
-                if not inline:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    with open(path + ".tmp", "wb") as f:
-                        f.write(png)
-                    os.replace(path + ".tmp", path)  # atomic for concurrent panels
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path + ".tmp", "wb") as f:
+                    f.write(png)
+                os.replace(path + ".tmp", path)  # atomic for concurrent panels
         except OSError:
             continue  # the image file went missing: skip its thumbnail
         share = record.get("share")
         caption = f"ch {record['channel']} · rank {record['rank']}" + (f" · {share:.0%}" if share is not None else "")
-        src = data_url(png) if inline else media_url(path)
+        src = media_url(path)
         concept = record.get("concept")
         items.append(
             {
