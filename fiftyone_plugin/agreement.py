@@ -937,6 +937,25 @@ class AgreementResults:
         return _clean({k: getattr(self, k) for k in keys})
 
 
+def aligned_alpha_note(results):
+    """One line saying how ``results.aligned_alpha`` was computed, for the
+    operator and the report: the cross-fitted design and, when some scored
+    judgments used a concept the other half never saw, their share."""
+    design = getattr(results, "aligned_design", None) or {}
+    note = (
+        f"cross-fitted: concepts matched on one half of the maps, alpha scored on the other, "
+        f"halves swapped; {design.get('splits', ALIGNED_REPEATS)} random splits (seed "
+        f"{design.get('seed', ALIGNED_SEED)})"
+    )
+    share = design.get("unalignable_share")
+    if share:
+        note += (
+            f"; {share:.1%} of the scored judgments used a concept the other half never saw "
+            "(one shared 'not alignable' value)"
+        )
+    return note
+
+
 def agreement_from_labels(
     labels,
     annotators=None,

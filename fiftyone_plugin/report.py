@@ -343,7 +343,8 @@ def _agreement_section(samples, maps_field, annotators):
     try:
         import importlib
 
-        compute = importlib.import_module(f"{__package__}.agreement").compute_agreement
+        module = importlib.import_module(f"{__package__}.agreement")
+        compute = module.compute_agreement
     except (ImportError, AttributeError):
         return "<p class='note'>Skipped: inter-annotator agreement is not available in this installation.</p>", "unavailable"
     known = [a for a in list_annotators(samples, maps_field) if a != "consensus"]
@@ -364,11 +365,15 @@ def _agreement_section(samples, maps_field, annotators):
 
     stats = []
     for name, label in (("pair_alpha", "pair alpha (same concept or not)"),
-                        ("aligned_alpha", "aligned alpha (concepts matched across annotators)"),
+                        ("aligned_alpha", "aligned alpha (concepts matched across annotators, cross-fitted)"),
                         ("nameable_alpha", "nameable alpha (nameable or not)")):
         value = getattr(result, name, None)
         if value is not None:
             reason = (getattr(result, "reasons", None) or {}).get(name)
+            note_of = getattr(module, "aligned_alpha_note", None)
+            if not reason and name == "aligned_alpha" and note_of is not None:
+                # the matching never scores the maps it was learned on
+                reason = note_of(result)
             stats.append({"statistic": label, "alpha": value, "note": reason or ""})
     parts = [
         f"<p>Krippendorff's alpha over {_e(', '.join(chosen))}, invariant to the words each annotator chose.</p>",

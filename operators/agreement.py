@@ -3,7 +3,7 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin.agreement import compute_agreement, write_consensus
+from fiftyone_plugin.agreement import aligned_alpha_note, compute_agreement, write_consensus
 from fiftyone_plugin.concepts import list_annotators
 
 from ._common import maps_field_input, output_summary
@@ -50,6 +50,8 @@ class ComputeAgreement(foo.Operator):
             "pair_alpha": _number(results.pair_alpha),
             "aligned_alpha": _number(results.aligned_alpha),
             "nameable_alpha": _number(results.nameable_alpha),
+            # the aligned alpha is cross-fitted: say so next to the figure
+            "aligned_alpha_design": aligned_alpha_note(results),
             "undefined": "; ".join(f"{k}: {v}" for k, v in (results.reasons or {}).items()),
         }
         if p.get("consensus"):

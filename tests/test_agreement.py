@@ -19,6 +19,7 @@ from fiftyone_plugin.agreement import (
     agreement_from_labels,
     align_concepts,
     aligned_alpha,
+    aligned_alpha_note,
     compute_agreement,
     cross_fit_folds,
     pair_alpha,
@@ -562,6 +563,23 @@ def test_aligned_alpha_input_checks_and_undefined_cases():
     # each half holds one concept only: the other half cannot match it
     with pytest.raises(AlphaUndefinedError, match="no concept could be matched"):
         aligned_alpha([["a", "b"], ["p", "q"]], folds=[[0, 1]])
+    # the note says how the alpha was made, and how much was not alignable:
+    # the share of scored judgments whose concept the same annotator never
+    # used in the other half, counted here from the default splits
+    labels = [["x", "y", "x", "y", "x", "y", "z"], ["p", "q", "p", "q", "p", "q", "r"]]
+    result = agreement_from_labels(labels)
+    unseen = total = 0
+    for split in cross_fit_folds(7, np.arange(7)):
+        for row in labels:
+            for i, label in enumerate(row):
+                other_half = {row[j] for j in range(7) if split[j] == 1 - split[i]}
+                unseen += label not in other_half
+                total += 1
+    assert unseen >= 10  # "z" and "r" in every split, more where a half lacks x or y
+    assert result.aligned_design["unalignable_share"] == pytest.approx(unseen / total, abs=1e-12)
+    note = aligned_alpha_note(result)
+    assert note.startswith("cross-fitted: concepts matched on one half")
+    assert f"{unseen / total:.1%} of the scored judgments used a concept the other half never saw" in note
     # fixed seed: the same value every time; another seed may differ
     rng = np.random.default_rng(3)
     labels = random_naming(rng, 2, 60, 4)

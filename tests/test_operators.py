@@ -204,5 +204,6 @@ def test_agreement_operator_reports_alphas_and_writes_a_consensus(images, resnet
     # the same grouping under different names is perfect agreement
     assert result.result["pair_alpha"] == pytest.approx(1.0)
     assert result.result["aligned_alpha"] == pytest.approx(1.0)
+    assert result.result["aligned_alpha_design"].startswith("cross-fitted")
     assert result.result["consensus_maps"] == len(ids)
     assert sum(fpl.list_concepts(images, "consensus").values()) == len(ids)

@@ -88,6 +88,8 @@ def test_report_is_written_self_contained_and_escaped(named, workdir):
     # the untrustworthy type has example thumbnails (JPEG, with the map's box drawn)
     assert document.count("data:image/jpeg;base64,") >= 5
     assert "pair alpha" in document
+    assert "aligned alpha (concepts matched across annotators, cross-fitted)" in document
+    assert "cross-fitted: concepts matched on one half of the maps" in document
     # recorded as a run
     assert named.get_run_info("report_alice").config.path == path
 
