@@ -34,6 +34,7 @@ _EXPORTS = {
     "write_consensus": "agreement",
     "pair_alpha": "agreement",
     "align_concepts": "agreement",
+    "aligned_alpha": "agreement",
     "agreement_from_labels": "agreement",
     "AgreementResults": "agreement",
     "compute_explanations": "explanations",
