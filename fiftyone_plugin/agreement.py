@@ -742,7 +742,11 @@ def aligned_alpha(
     equals nominal alpha of the scored labels). ``repeats`` splits (fixed
     ``seed``) reduce the dependence on one split: their observed and
     expected disagreements are summed, ``alpha = 1 - sum_r D_o,r / sum_r
-    D_e,r``.
+    D_e,r``. Where the halves recover the correspondence the split does not
+    matter at all; under independent naming (300 maps, 2 annotators, 6
+    concepts) the spread over split seeds is 0.027 with one split, 0.013
+    with 5 and 0.008 with 10, against a sampling spread of the data
+    themselves of about 0.02, hence 5 by default.
 
     *Concepts the other half never saw.* A concept an annotator used only
     on the scored half cannot be matched without looking at the scores. All
@@ -795,7 +799,11 @@ def _nameable_alpha(nameable):
 
 def _per_concept(codes, names, annotators, canon_of, jaccard_threshold):
     """For each annotator's concept, its best match (Jaccard over the maps
-    both annotators judged) in every other annotator's namespace."""
+    both annotators judged) in every other annotator's namespace.
+
+    Descriptive, not cross-fitted: the best match is chosen on the same maps
+    its Jaccard is measured on, so a concept used on very few maps can look
+    "shared" by chance (the aligned alpha does not have this bias)."""
     m = len(codes)
     entries = []
     for a in range(m):
