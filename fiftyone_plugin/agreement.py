@@ -702,9 +702,9 @@ def aligned_alpha(
     Returns
     -------
     float
-        In [-1, 1] for two annotators; 1 when the annotators made the same
-        partition of the maps in any words, about 0 (no systematic sign)
-        when they named independently.
+        1 when the annotators made the same partition of the maps in any
+        words, about 0 (no systematic sign) when they named independently,
+        negative for systematic disagreement.
 
     Raises
     ------
@@ -757,6 +757,15 @@ def aligned_alpha(
     judgments is reported (``unalignable_share``); a large share means too
     few maps per concept for the aligned alpha (use the pair alpha).
     ``NOT_NAMEABLE`` (as a category) is always matched only to itself.
+
+    *What it costs.* A matching learned on half the maps is sometimes wrong
+    where concepts are weakly told apart; a wrong match only adds
+    disagreement, so the errors go downwards: with unequal concept
+    frequencies (.4/.2/.15/.1/.1/.05, 300 maps, independent naming) the
+    mean is -0.009 rather than 0 (alpha penalises unequal marginals), and
+    for two annotators who each follow a hidden truth on 60% of 300 maps
+    the alpha is 0.284 against 0.300 with the true names. It never
+    flatters.
 
     References: K. Krippendorff, "Computing Krippendorff's Alpha-
     Reliability", 2011; D. R. Cox, "A note on data-splitting for the
