@@ -764,8 +764,8 @@ def aligned_alpha(
     frequencies (.4/.2/.15/.1/.1/.05, 300 maps, independent naming) the
     mean is -0.009 rather than 0 (alpha penalises unequal marginals), and
     for two annotators who each follow a hidden truth on 60% of 300 maps
-    the alpha is 0.284 against 0.300 with the true names. It never
-    flatters.
+    the alpha is 0.284 against 0.300 with the true names. Where the design
+    is biased at all, it is biased downwards.
 
     References: K. Krippendorff, "Computing Krippendorff's Alpha-
     Reliability", 2011; D. R. Cox, "A note on data-splitting for the
