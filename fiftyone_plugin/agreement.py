@@ -763,8 +763,8 @@ def aligned_alpha(
     disagreement, so the errors go downwards: with unequal concept
     frequencies (.4/.2/.15/.1/.1/.05, 300 maps, independent naming) the
     mean is -0.009 rather than 0 (alpha penalises unequal marginals), and
-    for two annotators who each follow a hidden truth on 60% of 300 maps
-    the alpha is 0.284 against 0.300 with the true names. Where the design
+    on one data set of two annotators who each follow a hidden truth on
+    60% of 300 maps the alpha is 0.284 against 0.300 with the true names. Where the design
     is biased at all, it is biased downwards.
 
     References: K. Krippendorff, "Computing Krippendorff's Alpha-
