@@ -240,9 +240,10 @@ def image_grid_size(h, w, frame, max_factor=4):
     cells (``ceil(h / sy) x ceil(w / sx)``, at least 1, at most
     ``max_factor`` times the layer's size). ``frame`` is ``(ox, oy, sx, sy)``."""
     _, _, sx, sy = (float(v) for v in frame)
-    # frames travel as float32: a hair over an integer is that integer
-    g_y = min(max_factor * h, max(1, int(np.ceil(h / sy - 1e-3))))
-    g_x = min(max_factor * w, max(1, int(np.ceil(w / sx - 1e-3))))
+    # a hair over an integer is that integer: frames travel as float32, and
+    # probed frames are good to about 1/255 (8-bit ramps)
+    g_y = min(max_factor * h, max(1, int(np.ceil(h / sy - 0.05))))
+    g_x = min(max_factor * w, max(1, int(np.ceil(w / sx - 0.05))))
     return g_y, g_x
 
 
