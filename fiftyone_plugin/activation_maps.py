@@ -83,7 +83,16 @@ def compute_activation_maps(
     ``target`` (the class explained), ``bounding_box`` and ``mask`` (the
     region around the peak where the map is at least ``region_threshold`` of
     its peak), ``peak`` ``[x, y]``, ``heatmap`` (the soft map over the whole
-    image at the layer's resolution, uint8) and ``descriptor`` (float16).
+    image with the layer's cell size, uint8) and ``descriptor`` (float16).
+
+    Everything is placed in the frame the App shows: EXIF orientation
+    applied, and the layer's grid put where the model's input lies on the
+    image (a centre crop leaves the sides unseen: no heatmap, no region
+    there), found per image size by :class:`fiftyone_plugin.geometry.Geometry`.
+    The run config's ``geometry`` describes how; where it cannot be
+    determined it reads ``"unknown: ..."``, a warning is logged and the maps
+    are placed on the whole image (per sample: ``geometry_unknown=True`` on
+    the maps field, counted in the summary's ``geometry_unknown``).
 
     Samples whose file cannot be used get a message in ``{maps_field}_error``
     and are skipped; the run goes on. The work is streamed in batches, so
@@ -134,7 +143,7 @@ def compute_activation_maps(
     -------
     dict
         ``{"run_key", "layer", "processed", "skipped", "failed", "num_maps",
-        "seconds"}``.
+        "names_kept", "geometry_unknown", "seconds"}``.
     """
     check_image_collection(samples)
     check_field_name(maps_field, "maps_field")
