@@ -5,7 +5,9 @@ random weights (no downloads; speed does not depend on the weights), inputs
 already decoded so that only the computation is compared.
 
 - ours: forward + head-only backward + contributions, top-k, soft maps,
-  regions and descriptors (everything but the database write)
+  placement on each image's frame (images of four sizes behind a
+  Resize(256) + CenterCrop(224)), regions and descriptors (everything but
+  the database write)
 - baseline: the same model's ``torch.no_grad()`` forward
 - pytorch-grad-cam: ``GradCAM`` on the same layer, batched (a backward
   through the whole network, one map per image)
@@ -17,20 +19,31 @@ import torch
 import torchvision
 
 from fiftyone_plugin import contributions as C
+from fiftyone_plugin.activation_maps import place_maps
 from fiftyone_plugin.engine import LayerGradientEngine
-from fiftyone_plugin.models import resolve_model
+from fiftyone_plugin.geometry import Geometry
+from fiftyone_plugin.models import default_transforms, resolve_model
 
 from ._common import best_of, report
 
 
-def full_map_step(engine, batch, top_k=5):
+def batch_frames(batch_size, device):
+    """Input frames of a batch of photos of four sizes (4:3, 3:4, 16:9, 1:1)
+    behind Resize(256) + CenterCrop(224), as the loader gives them."""
+    geometry = Geometry(default_transforms(224))
+    sizes = [(640, 480), (480, 640), (1280, 720), (500, 500)]
+    frames = [geometry.frame(sizes[i % len(sizes)]).as_tuple() for i in range(batch_size)]
+    return torch.tensor(frames, dtype=torch.float32, device=device)
+
+
+def full_map_step(engine, batch, frames, top_k=5):
     result = engine.run(batch)
     contributions = C.channel_contributions(result.activations, result.gradients)
     top = C.select_top_maps(contributions, top_k)
     heat = C.map_heatmaps(result.activations, result.gradients, top.channels)
     C.map_descriptors(result.activations, heat)
-    C.sample_heatmap(result.activations, result.gradients)
-    up = C.upsample_maps(heat)
+    whole = C.sample_heatmap(result.activations, result.gradients)
+    up, _, _ = place_maps(heat, whole, frames)
     regions = C.map_regions(up.reshape(-1, up.shape[-2], up.shape[-1]))
     [t.cpu() for t in regions]  # what the writer takes to the CPU
 
@@ -49,6 +62,7 @@ def main(argv=None):
     engine = LayerGradientEngine(resolve_model(model), layer="layer4", device=args.device)
     batches = [torch.randn(args.batch_size, 3, 224, 224, device=args.device) for _ in range(args.batches)]
     n = args.batch_size * args.batches
+    frames = batch_frames(args.batch_size, args.device)
 
     def sync():
         if args.device.startswith("cuda"):
@@ -62,7 +76,7 @@ def main(argv=None):
 
     def ours():
         for x in batches:
-            full_map_step(engine, x)
+            full_map_step(engine, x, frames)
         sync()
 
     def gradients_only():

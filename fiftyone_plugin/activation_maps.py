@@ -20,6 +20,7 @@ from fiftyone import ViewField as F
 
 from . import contributions as C
 from .engine import LayerGradientEngine
+from .geometry import WHOLE_IMAGE, Geometry, GeometryError
 from .images import ImageLoadError, load_rgb_image
 from .models import resolve_model
 from .runs import register_run, save_run_results
@@ -82,7 +83,16 @@ def compute_activation_maps(
     ``target`` (the class explained), ``bounding_box`` and ``mask`` (the
     region around the peak where the map is at least ``region_threshold`` of
     its peak), ``peak`` ``[x, y]``, ``heatmap`` (the soft map over the whole
-    image at the layer's resolution, uint8) and ``descriptor`` (float16).
+    image with the layer's cell size, uint8) and ``descriptor`` (float16).
+
+    Everything is placed in the frame the App shows: EXIF orientation
+    applied, and the layer's grid put where the model's input lies on the
+    image (a centre crop leaves the sides unseen: no heatmap, no region
+    there), found per image size by :class:`fiftyone_plugin.geometry.Geometry`.
+    The run config's ``geometry`` describes how; where it cannot be
+    determined it reads ``"unknown: ..."``, a warning is logged and the maps
+    are placed on the whole image (per sample: ``geometry_unknown=True`` on
+    the maps field, counted in the summary's ``geometry_unknown``).
 
     Samples whose file cannot be used get a message in ``{maps_field}_error``
     and are skipped; the run goes on. The work is streamed in batches, so
@@ -133,7 +143,7 @@ def compute_activation_maps(
     -------
     dict
         ``{"run_key", "layer", "processed", "skipped", "failed", "num_maps",
-        "seconds"}``.
+        "names_kept", "geometry_unknown", "seconds"}``.
     """
     check_image_collection(samples)
     check_field_name(maps_field, "maps_field")
@@ -156,6 +166,7 @@ def compute_activation_maps(
         model, weights=weights, classes=classes, transforms=transforms, image_size=image_size
     )
     engine = LayerGradientEngine(spec, layer=layer, device=device)
+    geometry, geometry_note = _check_geometry(engine)
 
     config = {
         "model": spec.name,
@@ -167,6 +178,7 @@ def compute_activation_maps(
         "region_threshold": float(region_threshold),
         "store_descriptors": bool(store_descriptors),
         "maps_field": maps_field,
+        "geometry": geometry_note,
         **fields,
     }
     config_hash = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
@@ -203,7 +215,7 @@ def compute_activation_maps(
         _refuse_to_lose_names(collection, maps_field, ids, map_identity)
     writer = _MapWriter(dataset, maps_field, fields, config_hash, engine.layer_name, spec, map_identity)
     started = time.perf_counter()
-    loader = _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers)
+    loader = _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers, geometry)
 
     with fou.ProgressBar(total=len(ids), progress=progress) as pbar:
         for batch in loader:
@@ -217,6 +229,8 @@ def compute_activation_maps(
                         writer.map_ops(
                             [batch["ids"][i] for i in chunk],
                             result,
+                            batch["frames"][chunk],
+                            [batch["frame_known"][i] for i in chunk],
                             top_k=top_k,
                             cumulative_share=cumulative_share,
                             region_threshold=region_threshold,
@@ -236,6 +250,7 @@ def compute_activation_maps(
         "failed": writer.failed,
         "num_maps": writer.num_maps,
         "names_kept": writer.names_kept,
+        "geometry_unknown": writer.geometry_unknown,
         "seconds": round(seconds, 3),
     }
     save_run_results(samples, run_key, summary)
@@ -245,16 +260,48 @@ def compute_activation_maps(
             writer.failed,
             fields["error_field"],
         )
+    if writer.geometry_unknown and geometry is not None:
+        logger.warning(
+            "for %d image(s) the preprocessing's geometry could not be determined; their maps "
+            "are placed as if the model saw the whole image (their maps field has "
+            "geometry_unknown=True)",
+            writer.geometry_unknown,
+        )
     return summary
+
+
+def _check_geometry(engine):
+    """The :class:`~fiftyone_plugin.geometry.Geometry` of the model's
+    preprocessing and a short description for the run config; ``(None,
+    "unknown: ...")`` with a warning when it cannot be determined on a
+    probe image (then every map is placed on the whole image)."""
+    geometry = Geometry(engine.spec.transforms)
+    probe = load_probe_image((320, 240))
+    try:
+        geometry.frame(probe.size, tuple(engine.preprocess(probe).shape[-2:]))
+    except GeometryError as e:
+        note = f"unknown: {e}; maps placed as if the model saw the whole image"
+        logger.warning("the geometry of the model's preprocessing cannot be determined (%s): %s", e, note)
+        return None, note
+    return geometry, geometry.describe()
+
+
+def load_probe_image(size):
+    """A deterministic textured RGB image of ``size = (W, H)``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    return Image.fromarray(rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
 
 
 class _ImageSet(torch.utils.data.Dataset):
     """Decodes and preprocesses one image per item; failures become values,
     not exceptions, so one bad file never stops a worker."""
 
-    def __init__(self, ids, paths, targets, transforms, target_size):
+    def __init__(self, ids, paths, targets, transforms, target_size, geometry=None):
         self.ids, self.paths, self.targets = ids, paths, targets
         self.transforms, self.target_size = transforms, target_size
+        self.geometry = geometry
 
     def __len__(self):
         return len(self.ids)
@@ -266,24 +313,37 @@ class _ImageSet(torch.utils.data.Dataset):
             tensor = self.transforms(image)
             if not isinstance(tensor, torch.Tensor) or tensor.dim() != 3:
                 raise ImageLoadError("preprocessing did not give a (3, H, W) tensor")
-            return sample_id, tensor, self.targets[index], None
+            frame, known = self._frame(image.size, tuple(tensor.shape[-2:]))
+            return sample_id, (tensor, frame, known), self.targets[index], None
         except ImageLoadError as e:
             return sample_id, None, None, str(e)
         except Exception as e:  # a transform failing on one odd image
             return sample_id, None, None, f"cannot preprocess image: {type(e).__name__}: {e}"
+
+    def _frame(self, image_size, input_shape):
+        # where the input tensor lies on the image (cached per size in each
+        # worker); unknown geometry places the maps on the whole image
+        if self.geometry is None:
+            return WHOLE_IMAGE, False
+        try:
+            return self.geometry.frame(image_size, input_shape).as_tuple(), True
+        except GeometryError:
+            return WHOLE_IMAGE, False
 
 
 def _collate(items):
     good = [it for it in items if it[3] is None]
     return {
         "ids": [it[0] for it in good],
-        "images": [it[1] for it in good],
+        "images": [it[1][0] for it in good],
+        "frames": torch.tensor([it[1][1] for it in good], dtype=torch.float32).reshape(-1, 4),
+        "frame_known": [it[1][2] for it in good],
         "targets": torch.tensor([it[2] for it in good], dtype=torch.long),
         "failures": [(it[0], it[3]) for it in items if it[3] is not None],
     }
 
 
-def _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers):
+def _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers, geometry=None):
     targets = [
         (-1 if label is None else (spec.class_index(label) if spec.class_index(label) is not None else -1))
         for label in target_labels
@@ -293,7 +353,7 @@ def _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_worker
         num_workers = 0 if cpus <= 2 else min(8, cpus // 2)
     size = max(engine.feature_shape[1:]) * 64  # generous draft size for JPEGs
     return torch.utils.data.DataLoader(
-        _ImageSet(ids, paths, targets, engine.spec.transforms, size),
+        _ImageSet(ids, paths, targets, engine.spec.transforms, size, geometry),
         batch_size=int(batch_size),
         shuffle=False,
         num_workers=num_workers,
@@ -309,6 +369,47 @@ def _same_shape_chunks(images):
     for i, image in enumerate(images):
         groups.setdefault(tuple(image.shape), []).append(i)
     return list(groups.values())
+
+
+def place_maps(heatmaps, sample_heatmaps, frames, grid=C.REGION_GRID):
+    """Maps from the model-input frame to the image frame (see
+    :mod:`fiftyone_plugin.geometry`): zero where the model never saw the
+    image.
+
+    Parameters
+    ----------
+    heatmaps : torch.Tensor
+        ``(B, k, h, w)`` per-map soft maps on the layer grid.
+    sample_heatmaps : torch.Tensor
+        ``(B, h, w)`` whole-image heatmaps on the layer grid.
+    frames : torch.Tensor
+        ``(B, 4)`` input frames ``(ox, oy, sx, sy)``.
+    grid : int
+        cells per side of the region grid.
+
+    Returns
+    -------
+    tuple
+        ``(regions_grid (B, k, grid, grid) float tensor, per-map uint8
+        heatmaps (list of B arrays (k, g_y, g_x)), sample uint8 heatmaps
+        (list of B arrays (g_y, g_x)))``; the stored heatmaps cover the whole
+        image with the layer's cell size (:func:`contributions.image_grid_size`).
+    """
+    b_size, k, h, w = heatmaps.shape
+    up = C.resample_to_image(heatmaps, frames, (grid, grid))
+    both = torch.cat([heatmaps, sample_heatmaps[:, None].to(heatmaps.dtype)], dim=1)
+    frames_cpu = frames.cpu()
+    by_size = {}
+    for b in range(b_size):
+        by_size.setdefault(C.image_grid_size(h, w, frames_cpu[b].tolist()), []).append(b)
+    maps_q, whole_q = [None] * b_size, [None] * b_size
+    # one resampling per stored size: images of one size share a call
+    for size, members in by_size.items():
+        index = torch.tensor(members, device=heatmaps.device)
+        placed = C.quantize(C.resample_to_image(both[index], frames[index], size)).cpu().numpy()
+        for row, b in enumerate(members):
+            maps_q[b], whole_q[b] = placed[row, :k], placed[row, k]
+    return up, maps_q, whole_q
 
 
 def _named_maps_pipeline(maps_field, sample_ids):
@@ -382,6 +483,7 @@ class _MapWriter:
         self.spec = spec
         self.map_identity = map_identity
         self.processed = self.failed = self.num_maps = self.names_kept = 0
+        self.geometry_unknown = 0
 
     def error_ops(self, failures):
         now = datetime.now(timezone.utc)
@@ -395,24 +497,23 @@ class _MapWriter:
             for sample_id, message in failures
         ]
 
-    def map_ops(self, ids, result, top_k, cumulative_share, region_threshold, store_descriptors):
+    def map_ops(self, ids, result, frames, frame_known, top_k, cumulative_share, region_threshold,
+                store_descriptors):
         acts, grads = result.activations, result.gradients
         contributions = C.channel_contributions(acts, grads)
         top = C.select_top_maps(contributions, top_k, cumulative_share)
         heat = C.map_heatmaps(acts, grads, top.channels)
         b_size, k = heat.shape[:2]
-        up = C.upsample_maps(heat)
+        up, heat_q, whole = place_maps(heat, C.sample_heatmap(acts, grads), frames)
         grid = up.shape[-1]
         valid, boxes, peaks, components = (
             t.cpu().numpy() for t in C.map_regions(up.reshape(-1, grid, grid), region_threshold)
         )
         valid, boxes = valid.reshape(b_size, k), boxes.reshape(b_size, k, 4)
         peaks, components = peaks.reshape(b_size, k, 2), components.reshape(b_size, k, grid, grid)
-        heat_q = C.quantize(heat).cpu().numpy()
         descriptors = (
             C.map_descriptors(acts, heat).half().cpu().numpy() if store_descriptors else None
         )
-        whole = C.quantize(C.sample_heatmap(acts, grads)).cpu().numpy()
         probs = torch.softmax(result.logits.float(), dim=1)
         confidence, predicted = probs.max(dim=1)
 
@@ -445,7 +546,7 @@ class _MapWriter:
                     share=float(shares[b, j]),
                     target=target_name,
                     peak=peaks[b, j].tolist(),
-                    heatmap=heat_q[b, j],
+                    heatmap=heat_q[b][j],
                 )
                 if descriptors is not None:
                     attrs["descriptor"] = descriptors[b, j]
@@ -455,8 +556,13 @@ class _MapWriter:
                     self.names_kept += 1
                 detections.append(fo.Detection(**attrs))
 
+            extra = {}
+            if not frame_known[b]:
+                extra["geometry_unknown"] = True
+                self.geometry_unknown += 1
             maps = fo.Detections(
-                detections=detections, config_hash=self.config_hash, map_identity=self.map_identity
+                detections=detections, config_hash=self.config_hash, map_identity=self.map_identity,
+                **extra,
             )
             prediction = fo.Classification(
                 label=self.spec.class_name(int(predicted[b])),

@@ -182,6 +182,71 @@ def upsample_maps(heatmaps, size=REGION_GRID):
     return up.reshape(*shape[:-2], size, size)
 
 
+def resample_to_image(maps, frames, size):
+    """Resample maps from the model-input frame into the image's normalised
+    frame, zero where the model never saw the image.
+
+    Bilinear, with the input frame's edge values held up to its edge (as
+    :func:`upsample_maps`, which is the whole-image case), via
+    ``torch.nn.functional.affine_grid``/``grid_sample`` with one affine per
+    image, so a batch of differently cropped images is one call.
+
+    Parameters
+    ----------
+    maps : torch.Tensor
+        ``(B, k, h, w)`` maps on the model-input frame (cell ``i`` of ``h``
+        covers ``[i/h, (i+1)/h]`` of the input).
+    frames : torch.Tensor
+        ``(B, 4)`` ``(ox, oy, sx, sy)``: input-normalised ``(u, v)`` lies at
+        image-normalised ``(ox + sx u, oy + sy v)`` (see
+        :mod:`fiftyone_plugin.geometry`).
+    size : tuple
+        ``(G_y, G_x)`` output cells covering the whole image.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(B, k, G_y, G_x)`` float32; cells whose centre lies outside the
+        input frame are 0.
+    """
+    b, k, h, w = maps.shape
+    g_y, g_x = int(size[0]), int(size[1])
+    frames = frames.to(device=maps.device, dtype=torch.float32)
+    ox, oy, sx, sy = frames.unbind(1)
+    # output X in [-1, 1] is image x = (X + 1) / 2; the input grid wants
+    # 2u - 1 with u = (x - ox) / sx
+    theta = torch.zeros(b, 2, 3, device=maps.device)
+    theta[:, 0, 0] = 1 / sx
+    theta[:, 0, 2] = (1 - 2 * ox) / sx - 1
+    theta[:, 1, 1] = 1 / sy
+    theta[:, 1, 2] = (1 - 2 * oy) / sy - 1
+    grid = F.affine_grid(theta, (b, 1, g_y, g_x), align_corners=False)
+    grid = grid.repeat_interleave(k, dim=0)
+    out = F.grid_sample(
+        maps.reshape(b * k, 1, h, w).float(), grid, mode="bilinear",
+        padding_mode="border", align_corners=False,
+    ).reshape(b, k, g_y, g_x)
+    x = (torch.arange(g_x, device=maps.device) + 0.5) / g_x
+    y = (torch.arange(g_y, device=maps.device) + 0.5) / g_y
+    inside_x = (x[None] >= ox[:, None]) & (x[None] <= (ox + sx)[:, None])
+    inside_y = (y[None] >= oy[:, None]) & (y[None] <= (oy + sy)[:, None])
+    inside = inside_y[:, :, None] & inside_x[:, None, :]
+    return out * inside[:, None].to(out.dtype)
+
+
+def image_grid_size(h, w, frame, max_factor=4):
+    """Cells for storing an ``h x w`` layer map over the whole image: the
+    layer's cell size kept, so the window the model saw still spans ``h x w``
+    cells (``ceil(h / sy) x ceil(w / sx)``, at least 1, at most
+    ``max_factor`` times the layer's size). ``frame`` is ``(ox, oy, sx, sy)``."""
+    _, _, sx, sy = (float(v) for v in frame)
+    # a hair over an integer is that integer: frames travel as float32, and
+    # probed frames are good to about 1/255 (8-bit ramps)
+    g_y = min(max_factor * h, max(1, int(np.ceil(h / sy - 0.05))))
+    g_x = min(max_factor * w, max(1, int(np.ceil(w / sx - 0.05))))
+    return g_y, g_x
+
+
 def map_region(upsampled, threshold=0.5):
     """Region of one map: the connected (8-neighbour) component around its
     peak where the map is at least ``threshold`` times its peak. The

@@ -2,7 +2,7 @@
 recordable error -- never a crash of the whole run."""
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 # Smaller than this, a classifier sees nothing but interpolation artefacts.
 MIN_IMAGE_SIDE = 8
@@ -13,7 +13,11 @@ class ImageLoadError(Exception):
 
 
 def load_rgb_image(path, target_size=None):
-    """Open ``path`` as an 8-bit RGB image.
+    """Open ``path`` as an 8-bit RGB image in the frame FiftyOne shows.
+
+    The EXIF ``Orientation`` tag (values 1-8) is applied with Pillow's
+    ``ImageOps.exif_transpose``, as the App does when it displays the image
+    and as FiftyOne's metadata reports its width and height.
 
     Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit/float images are
     converted; 16-bit and float data are scaled by their own range rather than
@@ -29,7 +33,8 @@ def load_rgb_image(path, target_size=None):
             if target_size and image.format == "JPEG":
                 image.draft("RGB", (target_size, target_size))
             image.load()
-            return _to_rgb(image)
+            # a copy with the orientation applied and the tag removed
+            return _to_rgb(ImageOps.exif_transpose(image))
     except FileNotFoundError:
         raise ImageLoadError(f"file not found: {path}") from None
     except Image.DecompressionBombError as e:

@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 from bson import ObjectId
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 
 from .concepts import NOT_NAMEABLE, assign_concept, concept_field, list_concepts, restore_assignments
 
@@ -263,7 +263,8 @@ def map_thumbnail(filepath, bounding_box, heatmap, size=160, context=0.5):
     """PNG bytes: the map's region with ``context`` (fraction of the box size)
     around it, the soft heatmap blended over the image, the region outlined."""
     with Image.open(filepath) as image:
-        image = image.convert("RGB")
+        # the frame the App shows and the maps are stored in (EXIF applied)
+        image = ImageOps.exif_transpose(image).convert("RGB")
     width, height = image.size
     x, y, w, h = bounding_box
     pad_x, pad_y = w * context, h * context
@@ -299,7 +300,7 @@ def map_thumbnail(filepath, bounding_box, heatmap, size=160, context=0.5):
 
 
 # bump when map_thumbnail draws differently, so cached files are redrawn
-THUMBNAIL_STYLE = 2
+THUMBNAIL_STYLE = 3
 
 
 def thumbnail_path(map_id, size=160, cache_dir=None):

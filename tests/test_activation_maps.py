@@ -205,7 +205,11 @@ def test_torchvision_name_with_local_weights(image_dataset, workdir):
     )
     assert summary["processed"] == 3 and summary["layer"] == "layer4"
     maps = image_dataset.first().actmaps.detections
-    assert maps[0].heatmap.shape == (7, 7) and maps[0].descriptor.shape == (512,)
+    # the 7x7 map covers the default Resize(256) + CenterCrop(224) window of
+    # an 80x60 image: 224/341.33 of its width, 224/256 of its height; stored
+    # over the whole image with the same cell size: ceil(7 / 0.65625) = 11
+    # columns, ceil(7 / 0.875) = 8 rows
+    assert maps[0].heatmap.shape == (8, 11) and maps[0].descriptor.shape == (512,)
     config = image_dataset.get_run_info("actmaps").config
     assert config.model == "resnet18:resnet18.pth"
 
