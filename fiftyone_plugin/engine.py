@@ -118,7 +118,8 @@ def read_logits(output, batch_size, classes):
         )
     if classes:
         k = len(classes)
-        fit = [(p, t) for p, t in found if t.shape[1] == k or (t.shape[1] == 1 and k == 2)]
+        # one logit is always a binary classifier: it needs two class names
+        fit = [(p, t) for p, t in found if (t.shape[1] == k != 1) or (t.shape[1] == 1 and k == 2)]
         if not fit:
             if len(found) == 1 and found[0][1].shape[1] == 1:
                 raise ValueError(
