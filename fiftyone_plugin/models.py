@@ -305,6 +305,7 @@ class ModelTrace:
     input_hw: tuple
     input_hw2: tuple = None
     pass_through: set = field(default_factory=set)
+    mixing_modules: set = field(default_factory=set)
 
 
 def _second_size(example):
@@ -396,7 +397,10 @@ def trace_model(module, example, second_size=True):
                 h.remove()
 
     output = run(example, True)
-    trace = ModelTrace(records, calls, mixing, output, tuple(example.shape[-2:]), pass_through=pass_through)
+    trace = ModelTrace(
+        records, calls, mixing, output, tuple(example.shape[-2:]),
+        pass_through=pass_through, mixing_modules=own_mixing,
+    )
 
     if second_size:
         bigger = _second_size(example)
@@ -511,10 +515,12 @@ def default_layer(trace, num_scores=None):
     """
     candidates, skipped = feature_map_candidates(trace, num_scores)
     last = candidates[-1] if candidates else None
+    # learned layers (weight matrices) on a token sequence after the last map:
+    # the trunk goes on as tokens (a mere nn.Flatten(2) does not count)
     tokens = [
         t for t in trace.tensors
         if t.kind == "output" and len(t.shape) == 3 and t.shape[1] > 1 and t.shape[2] > 1
-        and (last is None or t.order > last.order)
+        and t.module in trace.mixing_modules and (last is None or t.order > last.order)
     ]
     if tokens:
         seen = f"after {last.name!r} {_describe_shape(last.shape)} " if last else ""

@@ -422,6 +422,19 @@ def test_class_score_layers_are_skipped_but_a_trunk_as_wide_as_the_classes_is_no
     assert engine.layer_name == "features" and engine.feature_shape[0] == 8
 
 
+def test_a_flatten_in_a_cnn_head_is_not_a_token_trunk():
+    # (N, C, h*w) from nn.Flatten(2) is 3-D, but no learned layer runs on it
+    class FlattenHead(GapNet):
+        def __init__(self):
+            super().__init__()
+            self.flatten = torch.nn.Flatten(2)
+
+        def forward(self, x):
+            return self.fc(self.flatten(self.features(x)).mean(-1))
+
+    assert engine_for(FlattenHead()).layer_name == "features"
+
+
 # -- layers that run more than once ------------------------------------------
 
 
