@@ -270,7 +270,7 @@ def _compute(
         MAPS_RUN_TYPE,
         dict(config, config_hash=config_hash, classes=spec.classes,
              feature_shape=list(engine.feature_shape), layout=engine.layout,
-             logits=engine.output_name, binary=engine.binary),
+             logits=engine.output_name, binary=engine.binary, probe_images=engine.probe_images),
     )
     writer = _MapWriter(dataset, maps_field, fields, config_hash, engine.layer_name, spec, map_identity)
     started = time.perf_counter()

@@ -248,6 +248,8 @@ class LayerGradientEngine:
         ``(C, h, w)`` on the probe.
     num_classes : int
         columns of :attr:`LayerPass.logits`.
+    probe_images : int
+        real images the model was probed on (0: the synthetic image).
 
     Raises
     ------
@@ -272,6 +274,8 @@ class LayerGradientEngine:
         self._saved = None
         self._prepare()
         try:
+            # how many real images the model was read on (0: a synthetic one)
+            self.probe_images = 0 if example is None else int(example.shape[0])
             if example is None:
                 example = self.preprocess(probe_image(224))[None]
             self._probe(example, layer)

@@ -645,6 +645,16 @@ def test_every_failure_leaves_schema_and_runs_unchanged(six_images, case, existi
     assert six_images.list_runs() == (["actmaps"] if existing_run else [])
 
 
+def test_the_model_is_read_on_the_first_real_images(six_images, workdir):
+    # the first sample is unreadable: the probe takes the next ones
+    missing = fo.Sample(filepath=os.path.join(workdir, "no-such-file.png"))
+    six_images.add_sample(missing)
+    first = six_images.sort_by("filepath")  # no-such-file first
+    assert first.first().filepath == missing.filepath
+    fpl.compute_activation_maps(first, GapNet(), batch_size=3)
+    assert six_images.get_run_info("actmaps").config.probe_images == 3
+
+
 def test_the_real_batch_failure_passed_the_synthetic_probe():
     # the failure above is one only a real batch shows
     engine = engine_for(AspectKeepingFixedNet())
