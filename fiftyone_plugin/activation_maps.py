@@ -245,6 +245,8 @@ def _compute(
     identity = {k: config[k] for k in ("model", "model_fingerprint", "layer", "target_field")}
     # a repr without memory addresses: the same across processes
     identity["transforms"] = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(spec.transforms))
+    if "reshape" in config:
+        identity["reshape"] = config["reshape"]
     map_identity = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     dataset = samples._dataset

@@ -645,6 +645,17 @@ def test_every_failure_leaves_schema_and_runs_unchanged(six_images, case, existi
     assert six_images.list_runs() == (["actmaps"] if existing_run else [])
 
 
+def test_refusing_to_lose_names_leaves_schema_and_runs_unchanged(six_images):
+    fpl.compute_activation_maps(six_images, GapNet(), top_k=2)
+    fpl.assign_concept(six_images, six_images.values("actmaps.detections.id", unwind=True)[:2], "wheel", "alice")
+    before = snapshot(six_images)
+    # the run config must not claim the other model (it was re-registered
+    # before the refusal until now)
+    with pytest.raises(ValueError, match="named by alice"):
+        fpl.compute_activation_maps(six_images, GapNet(seed=1), top_k=2, overwrite=True)
+    assert snapshot(six_images) == before
+
+
 def test_the_model_is_read_on_the_first_real_images(six_images, workdir):
     # the first sample is unreadable: the probe takes the next ones
     missing = fo.Sample(filepath=os.path.join(workdir, "no-such-file.png"))
