@@ -101,6 +101,7 @@ def resolve_model(model, weights=None, classes=None, transforms=None, image_size
         module = model._model
         transforms = transforms or model.transforms
         classes = classes or model.classes
+        name = type(model).__name__
     else:
         raise TypeError(
             "model must be a torch.nn.Module, a torchvision architecture name "
