@@ -272,8 +272,8 @@ class LayerGradientEngine:
             device = own if own.type != "cpu" else ("cuda" if torch.cuda.is_available() else "cpu")
         self.device = torch.device(device)
         self._saved = None
-        self._prepare()
         try:
+            self._prepare()
             # how many real images the model was read on (0: a synthetic one)
             self.probe_images = 0 if example is None else int(example.shape[0])
             if example is None:
