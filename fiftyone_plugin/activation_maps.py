@@ -65,6 +65,7 @@ def compute_activation_maps(
     store_descriptors=True,
     num_workers=None,
     progress=None,
+    reshape=None,
 ):
     """Compute the significant activation maps of every image in ``samples``.
 
@@ -106,7 +107,13 @@ def compute_activation_maps(
     model : torch.nn.Module, str or fiftyone.utils.torch.TorchImageModel
         see :func:`fiftyone_plugin.models.resolve_model`.
     layer : str, optional
-        name of a convolutional module; default the end of the trunk.
+        name of a module whose output is a spatial map, channels-first
+        ``(N, C, h, w)`` or channels-last ``(N, h, w, C)`` (detected), that
+        runs once per forward pass; ``"<module>:input"`` for the tensor going
+        into a module. Default: the end of the feature trunk, see
+        :class:`fiftyone_plugin.engine.LayerGradientEngine`. Names given
+        through a ``DataParallel`` wrapper (``"module.layer4"``) are stored
+        unwrapped (``"layer4"``).
     maps_field : str
     top_k : int
     cumulative_share : float, optional
@@ -138,6 +145,24 @@ def compute_activation_maps(
         image-decoding worker processes; default from the CPU count.
     progress : bool or callable, optional
         a progress bar, or a callback as in FiftyOne (receives the bar).
+    reshape : callable, optional
+        turns ``layer``'s output into a ``(N, C, h, w)`` map, for layers
+        that do not output one (ViT/Swin tokens), applied to activations and
+        gradients as pytorch-grad-cam's ``reshape_transform``; needs
+        ``layer``. See :class:`fiftyone_plugin.engine.LayerGradientEngine`.
+
+    The model is read on the first images of ``samples`` before anything is
+    written: which output holds the logits (the one as wide as ``classes``;
+    a single logit ``(B, 1)`` is a sigmoid binary classifier whose two
+    classes are ``classes``, negative then positive, whose confidence is the
+    sigmoid and whose class-0 maps explain the negated logit), the layer's
+    layout and call count, and its precision (the maths run in float32,
+    also under ``torch.autocast`` or for half/bfloat16 models). What cannot
+    be read right raises ``ValueError`` then, with no run registered and no
+    field declared. A ``DataParallel``/``DistributedDataParallel`` wrapper is
+    removed (names and fingerprint are those of the wrapped model), and the
+    model is left as given: training mode, device and ``requires_grad``
+    flags are restored after the run.
 
     Returns
     -------
@@ -161,13 +186,56 @@ def compute_activation_maps(
     for name, value in fields.items():
         check_field_name(value, name)
 
-    # Everything that can fail on the model fails here, before any write.
+    # Everything that can fail on the model fails here, before any write:
+    # the model is probed on the first real images of the samples.
     spec = resolve_model(
         model, weights=weights, classes=classes, transforms=transforms, image_size=image_size
     )
-    engine = LayerGradientEngine(spec, layer=layer, device=device)
-    geometry, geometry_note = _check_geometry(engine)
+    example = _probe_batch(samples, spec, batch_size)
+    engine = LayerGradientEngine(spec, layer=layer, device=device, reshape=reshape, example=example)
+    try:
+        geometry, geometry_note = _check_geometry(engine)
+        return _compute(
+            samples, spec, engine, maps_field, fields, top_k, cumulative_share, batch_size,
+            skip_existing, overwrite, discard_names, target_field, region_threshold,
+            store_descriptors, num_workers, progress, geometry, geometry_note,
+        )
+    finally:
+        engine.restore()
 
+
+# at most this many images probe the model before a run (a real batch, kept
+# small: the probe runs the model three times)
+PROBE_IMAGES = 4
+
+
+def _probe_batch(samples, spec, batch_size, tries=64):
+    """The first images of ``samples`` that load, preprocessed and of one
+    shape, as a ``(B, 3, H, W)`` batch (``B <= PROBE_IMAGES``); ``None`` when
+    none of the first ``tries`` loads (the engine then probes a synthetic
+    image). Reads only."""
+    ids, paths = samples.limit(tries).values(["id", "filepath"])
+    images = _ImageSet(ids, paths, [-1] * len(ids), spec.transforms, None)
+    want = min(int(batch_size), PROBE_IMAGES)
+    chosen = []
+    for i in range(len(ids)):
+        _, item, _, error = images[i]
+        tensor = item[0] if error is None else None
+        if error is None and (not chosen or tensor.shape == chosen[0].shape):
+            chosen.append(tensor)
+            if len(chosen) == want:
+                break
+    if not chosen:
+        logger.warning("none of the first %d images loads; the model is probed on a synthetic image", len(ids))
+        return None
+    return torch.stack(chosen)
+
+
+def _compute(
+    samples, spec, engine, maps_field, fields, top_k, cumulative_share, batch_size,
+    skip_existing, overwrite, discard_names, target_field, region_threshold,
+    store_descriptors, num_workers, progress, geometry, geometry_note,
+):
     config = {
         "model": spec.name,
         "model_fingerprint": spec.fingerprint,
@@ -181,17 +249,20 @@ def compute_activation_maps(
         "geometry": geometry_note,
         **fields,
     }
+    if engine.layout == "reshape":
+        # another reshape makes other maps; a repr without memory addresses
+        config["reshape"] = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(engine.reshape))
     config_hash = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
     # what makes channel c of an image the same map: not top_k and the like,
     # which only choose among the maps
     identity = {k: config[k] for k in ("model", "model_fingerprint", "layer", "target_field")}
     # a repr without memory addresses: the same across processes
     identity["transforms"] = re.sub(r" at 0x[0-9a-fA-F]+", "", repr(spec.transforms))
+    if "reshape" in config:
+        identity["reshape"] = config["reshape"]
     map_identity = hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
     dataset = samples._dataset
-    declare_map_schema(dataset, maps_field, fields)
-
     todo = samples
     if skip_existing and not overwrite:
         todo = samples.match(F(f"{maps_field}.config_hash") != config_hash)
@@ -201,18 +272,21 @@ def compute_activation_maps(
     target_labels = values[2] if target_field else [None] * len(ids)
     skipped = len(samples) - len(ids) if skip_existing and not overwrite else 0
 
+    collection = dataset._sample_collection
+    if not discard_names:
+        _refuse_to_lose_names(collection, maps_field, ids, map_identity)
+
+    # the first writes: every check above has passed
+    declare_map_schema(dataset, maps_field, fields)
     run_key = maps_field
     register_run(
         samples,
         run_key,
         MAPS_RUN_TYPE,
         dict(config, config_hash=config_hash, classes=spec.classes,
-             feature_shape=list(engine.feature_shape)),
+             feature_shape=list(engine.feature_shape), layout=engine.layout,
+             logits=engine.output_name, binary=engine.binary, probe_images=engine.probe_images),
     )
-
-    collection = dataset._sample_collection
-    if not discard_names:
-        _refuse_to_lose_names(collection, maps_field, ids, map_identity)
     writer = _MapWriter(dataset, maps_field, fields, config_hash, engine.layer_name, spec, map_identity)
     started = time.perf_counter()
     loader = _make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers, geometry)
@@ -225,18 +299,20 @@ def compute_activation_maps(
                 for chunk in _same_shape_chunks(batch["images"]):
                     images = torch.stack([batch["images"][i] for i in chunk]).to(engine.device)
                     result = engine.run(images, targets[chunk])
-                    ops.extend(
-                        writer.map_ops(
-                            [batch["ids"][i] for i in chunk],
-                            result,
-                            batch["frames"][chunk],
-                            [batch["frame_known"][i] for i in chunk],
-                            top_k=top_k,
-                            cumulative_share=cumulative_share,
-                            region_threshold=region_threshold,
-                            store_descriptors=store_descriptors,
+                    # float32 maths even inside a caller's torch.autocast
+                    with torch.autocast(engine.device.type, enabled=False):
+                        ops.extend(
+                            writer.map_ops(
+                                [batch["ids"][i] for i in chunk],
+                                result,
+                                batch["frames"][chunk],
+                                [batch["frame_known"][i] for i in chunk],
+                                top_k=top_k,
+                                cumulative_share=cumulative_share,
+                                region_threshold=region_threshold,
+                                store_descriptors=store_descriptors,
+                            )
                         )
-                    )
             if ops:
                 collection.bulk_write(ops, ordered=False)
             pbar.update(len(batch["ids"]) + len(batch["failures"]))
@@ -514,8 +590,8 @@ class _MapWriter:
         descriptors = (
             C.map_descriptors(acts, heat).half().cpu().numpy() if store_descriptors else None
         )
-        probs = torch.softmax(result.logits.float(), dim=1)
-        confidence, predicted = probs.max(dim=1)
+        # softmax, or the sigmoid of a single-logit binary model (engine)
+        confidence, predicted = result.probabilities.max(dim=1)
 
         channels = top.channels.cpu().numpy()
         values = top.contributions.cpu().numpy()
