@@ -545,7 +545,11 @@ def test_efficientnet_lite0_maps_compute_on_real_photos(dataset, lite0, photos):
     coffee = dataset.match(fo.ViewField("filepath").ends_with("coffee.jpg")).first()
     assert coffee.actmap_prediction.label == "espresso"
     maps = coffee.actmaps.detections
-    assert len(maps) == 3 and all(m.heatmap.shape == (7, 7) and m.layer == "_avg_pooling:input" for m in maps)
+    # stored over the whole displayed image with the layer's cell size (by hand:
+    # coffee is 600x400; Resize(256) -> 384x256, CenterCrop(224) keeps 224/384
+    # of the width and 224/256 of the height, so 7 cells span them: 7 / (224/256)
+    # = 8 rows and 7 / (224/384) = 12 columns)
+    assert len(maps) == 3 and all(m.heatmap.shape == (8, 12) and m.layer == "_avg_pooling:input" for m in maps)
 
 
 # -- precision ---------------------------------------------------------------
