@@ -361,3 +361,21 @@ def test_exif_orientation_is_applied_when_loading(workdir):
     ys, xs = np.nonzero(array > 128)
     # shown at (0.5, 0.79) per the EXIF spec (see SHOWN)
     assert abs((xs.mean() + 0.5) / 112 - 0.5) < 0.02 and abs((ys.mean() + 0.5) / 224 - 0.79) < 0.02
+
+
+def test_report_thumbnails_use_the_displayed_frame(workdir):
+    # the HTML report draws map boxes on thumbnails: on an Orientation 6
+    # JPEG a box around the displayed spot (0.5, 0.79) (see SHOWN) must
+    # frame the white spot
+    import base64
+
+    from fiftyone_plugin.report import _thumbnail
+
+    path = f"{workdir}/exif-report.jpg"
+    _spot_image(path, centre=(0.79, 0.5), side=12, exif_orientation=6)
+    url = _thumbnail(path, [[0.4, 0.7, 0.2, 0.18]], size=224)
+    thumb = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+    assert thumb.size == (112, 224)
+    gray = np.asarray(thumb, dtype=float).mean(axis=2)
+    # the spot (12 px, at (56, 177)) is white; inside the red outline
+    assert gray[172:182, 51:61].mean() > 200
