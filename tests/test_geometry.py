@@ -247,6 +247,22 @@ def test_spot_variants(dataset, workdir, case, size, centre, window):
     _check_spot(sample, spot, window, cell)
 
 
+def test_images_of_different_sizes_share_a_batch(dataset, workdir):
+    # 224x112 and 112x224 both become 56x56 tensors under the default
+    # preprocessing, so they share one model batch, yet each map must sit in
+    # its own image's frame (windows WIDE_CROP and TALL_CROP, hand-derived)
+    wide, tall = f"{workdir}/batch-wide.png", f"{workdir}/batch-tall.png"
+    spots = {wide: _spot_image(wide, centre=(0.62, 0.4)), tall: _spot_image(tall, size=(112, 224), centre=(0.3, 0.62))}
+    dataset.add_samples([fo.Sample(filepath=wide), fo.Sample(filepath=tall)])
+    fpl.compute_activation_maps(
+        dataset, Brightness(), image_size=56, layer="features", batch_size=2, num_workers=0
+    )
+    windows = {wide: (0.28125, 0.0625, 0.71875, 0.9375), tall: (0.0625, 0.28125, 0.9375, 0.71875)}
+    cells = {wide: (0.03125, 0.0625), tall: (0.0625, 0.03125)}
+    for sample in dataset:
+        _check_spot(sample, spots[sample.filepath], windows[sample.filepath], cells[sample.filepath])
+
+
 def test_undeterminable_geometry_is_warned_and_recorded(dataset, workdir, caplog):
     # a user callable that rotates: no scale + shift explains it
     def rotating(image):
@@ -361,3 +377,21 @@ def test_exif_orientation_is_applied_when_loading(workdir):
     ys, xs = np.nonzero(array > 128)
     # shown at (0.5, 0.79) per the EXIF spec (see SHOWN)
     assert abs((xs.mean() + 0.5) / 112 - 0.5) < 0.02 and abs((ys.mean() + 0.5) / 224 - 0.79) < 0.02
+
+
+def test_report_thumbnails_use_the_displayed_frame(workdir):
+    # the HTML report draws map boxes on thumbnails: on an Orientation 6
+    # JPEG a box around the displayed spot (0.5, 0.79) (see SHOWN) must
+    # frame the white spot
+    import base64
+
+    from fiftyone_plugin.report import _thumbnail
+
+    path = f"{workdir}/exif-report.jpg"
+    _spot_image(path, centre=(0.79, 0.5), side=12, exif_orientation=6)
+    url = _thumbnail(path, [[0.4, 0.7, 0.2, 0.18]], size=224)
+    thumb = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
+    assert thumb.size == (112, 224)
+    gray = np.asarray(thumb, dtype=float).mean(axis=2)
+    # the spot (12 px, at (56, 177)) is white; inside the red outline
+    assert gray[172:182, 51:61].mean() > 200
