@@ -65,8 +65,9 @@ MAP_ATTRIBUTES = {
     "peak": fo.ListField,
     "heatmap": fo.ArrayField,
     "descriptor": fo.ArrayField,
-    "point": fo.ListField,
 }
+# (layout points are not declared here: each layout run owns its own points
+# attribute, ``point_<brain_key>``; see visualization.py)
 
 
 def _ensure_field(dataset, path, ftype, **kwargs):
