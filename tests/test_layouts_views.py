@@ -367,3 +367,41 @@ def test_grouped_collections_are_refused_everywhere_naming_select_group_slices(g
     fpl.assign_concept(left, ids[:3], "x", "alice")
     assert fpl.list_concepts(left, "alice") == {"x": 3}
     assert fpl.list_concepts(ds.select_group_slices("right"), "alice") == {}
+
+
+# ---- the panel draws the chosen layout --------------------------------------------
+
+
+def test_panel_layout_picker_and_stale_warning(dataset, rgb_images):
+    from test_activation_maps import TinyNet
+    from test_naming_panel import PanelDriver, decode_layout, rendered_view
+
+    ds = dataset
+    ds.add_samples([fo.Sample(filepath=p) for p in rgb_images])
+    fpl.compute_activation_maps(ds, TinyNet(), top_k=2)  # 12 x 2 maps
+    fpl.compute_map_visualization(ds, method="pca", brain_key="full")
+    part = ds.limit(3)
+    part_ids = part.values("actmaps.detections.id", unwind=True)
+    fpl.compute_map_visualization(part, method="pca", brain_key="part")
+    panel = PanelDriver(ds)
+    panel.call("on_load")
+    # the newest layout by default, alone in the scatter (one coordinate system)
+    assert panel.state["layout_key"] == "part"
+    assert [e["key"] for e in panel.state["layouts"]] == ["part", "full"]
+    assert sorted(decode_layout(panel.data["scatter"])["ids"]) == sorted(part_ids)
+    assert rendered_view(panel, "layout_key")  # the picker is shown
+    panel.call("set_layout", {"value": "full"})
+    layout = decode_layout(panel.data["scatter"])
+    stored = points_of(ds, "point_full")
+    assert sorted(layout["ids"]) == sorted(stored)
+    for map_id, xy in zip(layout["ids"], layout["xy"]):
+        assert list(xy) == pytest.approx(stored[map_id], abs=1e-5)
+    assert not panel.state.get("layout_warning")
+    # the maps of one sample recomputed: the picked layout is flagged stale
+    sample = ds.last()
+    sample["actmaps"] = fo.Detections(detections=[fo.Detection(bounding_box=[0, 0, 1, 1])])
+    sample.save()
+    panel.call("refresh")
+    assert panel.state["layout_key"] == "full"
+    assert "2 of its 24 maps" in panel.state["layout_warning"]
+    assert rendered_view(panel, "layout_warning")
