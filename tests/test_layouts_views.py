@@ -405,3 +405,32 @@ def test_panel_layout_picker_and_stale_warning(dataset, rgb_images):
     assert panel.state["layout_key"] == "full"
     assert "2 of its 24 maps" in panel.state["layout_warning"]
     assert rendered_view(panel, "layout_warning")
+
+
+def test_recomputing_all_maps_leaves_a_fully_stale_layout(dataset, rgb_images):
+    from test_activation_maps import TinyNet
+
+    dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images[:4]])
+    fpl.compute_activation_maps(dataset, TinyNet(), top_k=2)
+    fpl.compute_map_visualization(dataset, method="pca", brain_key="before")
+    fpl.compute_activation_maps(dataset, TinyNet(), top_k=2, skip_existing=False, overwrite=True)
+    (entry,) = stale_layouts(dataset)
+    # hand count: all 4 x 2 maps have new ids, none carries the old points
+    assert (entry["brain_key"], entry["num_maps"], entry["live_maps"]) == ("before", 8, 0)
+    with pytest.warns(UserWarning, match="8 of its 8 maps"):
+        points, _ = naming.layout_and_progress(dataset)
+    assert points["ids"] == []
+
+
+def test_renamed_layout_keeps_its_points(laid_out):
+    ds = laid_out
+    before = points_of(ds, "point_full")
+    ds.rename_brain_run("full", "renamed")  # FiftyOne Brain's rename
+    (entry,) = list_layouts(ds)
+    assert entry["brain_key"] == "renamed" and not entry["stale"]
+    drawn, _ = naming.layout_and_progress(ds, brain_key="renamed")
+    assert sorted(drawn["ids"]) == sorted(before)
+    for i, x, y in zip(drawn["ids"], drawn["x"], drawn["y"]):
+        assert [x, y] == pytest.approx(before[i])
+    delete_layout(ds, "renamed")
+    assert ds.get_field(f"actmaps.detections.{entry['points_attribute']}") is None
