@@ -434,3 +434,12 @@ def test_renamed_layout_keeps_its_points(laid_out):
         assert [x, y] == pytest.approx(before[i])
     delete_layout(ds, "renamed")
     assert ds.get_field(f"actmaps.detections.{entry['points_attribute']}") is None
+
+
+def test_descriptors_of_different_lengths_are_refused_before_any_write(dataset):
+    # maps of two layers (8 and 16 channels) cannot share one layout
+    add_maps(dataset, [np.ones(8), np.ones(16)])
+    schema = set(dataset.get_field_schema(flat=True))
+    with pytest.raises(ValueError, match="different lengths"):
+        fpl.compute_map_visualization(dataset)
+    assert dataset.list_brain_runs() == [] and set(dataset.get_field_schema(flat=True)) == schema
