@@ -1224,9 +1224,10 @@ def compute_agreement(
     """
     from .concepts import list_annotators, validate_annotator
     from .runs import register_run, save_run_results
-    from .storage import maps_field_of
+    from .storage import resolve_maps
 
-    maps_field_of(samples, maps_field)
+    # a patches view of the maps field stands for its maps (one shared rule)
+    samples, _ = resolve_maps(samples, maps_field, what="compute_agreement")
     known = list_annotators(samples, maps_field)
     if annotators is None:
         excluded = set(exclude or ())

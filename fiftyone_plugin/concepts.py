@@ -25,7 +25,7 @@ from bson.errors import InvalidId
 
 import fiftyone as fo
 
-from .storage import maps_field_of
+from .storage import maps_field_of, resolve_maps
 
 MAX_NAME_LENGTH = 100
 
@@ -40,6 +40,11 @@ _ANNOTATOR = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _CONCEPT_PREFIX = "concept_"
 # MongoDB limits the size of one command; large id lists are sent in chunks
 _CHUNK = 50_000
+
+
+def _maps(samples, maps_field):
+    # a patches view of the maps field stands for its maps (storage.resolve_maps)
+    return resolve_maps(samples, maps_field)[0]
 
 
 def validate_annotator(annotator):
@@ -215,7 +220,7 @@ def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
     validate_annotator(annotator)
     if concept is not None:
         concept = validate_concept_name(concept)
-    maps_field_of(samples, maps_field)
+    samples = _maps(samples, maps_field)
     dataset = samples._dataset
     oids = _to_object_ids(map_ids)
     attribute = _attribute(annotator)
@@ -269,6 +274,7 @@ def _declared_annotators(samples, maps_field):
 def list_annotators(samples, maps_field="actmaps"):
     """Annotators who have named maps in ``maps_field`` (declared in the
     schema, or found in the data, whose declaration is then repaired)."""
+    samples = _maps(samples, maps_field)
     declared = _declared_annotators(samples, maps_field)
     dataset = samples._dataset
     for annotator in _annotators_in_data(dataset, maps_field) - declared:
@@ -283,7 +289,9 @@ def list_concepts(samples, annotator=None, maps_field="actmaps"):
     With ``annotator``, returns ``{concept: count}`` for that annotator (an
     empty dict if they named nothing); without, ``{annotator: {concept:
     count}}`` for all. :data:`NOT_NAMEABLE` is counted like a concept.
+    ``samples`` may be a patches view of the maps field: its maps are counted.
     """
+    samples = _maps(samples, maps_field)
     if annotator is not None:
         validate_annotator(annotator)
         annotators = [annotator]
@@ -312,6 +320,7 @@ def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
     """Rename ``annotator``'s concept ``old`` to ``new`` (which must not
     exist yet; use :func:`merge_concepts` to join two). Returns the number of
     maps renamed."""
+    samples = _maps(samples, maps_field)
     validate_annotator(annotator)
     old, new = validate_concept_name(old), validate_concept_name(new)
     names = _existing_names(samples, annotator, maps_field)
@@ -330,6 +339,7 @@ def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
 def merge_concepts(samples, annotator, concepts, into, maps_field="actmaps"):
     """Give all maps of ``concepts`` the name ``into`` (new or existing).
     Returns the number of maps whose name changed."""
+    samples = _maps(samples, maps_field)
     validate_annotator(annotator)
     if isinstance(concepts, str):
         concepts = [concepts]
@@ -349,6 +359,7 @@ def merge_concepts(samples, annotator, concepts, into, maps_field="actmaps"):
 def delete_concept(samples, annotator, concept, maps_field="actmaps"):
     """Remove ``annotator``'s concept: its maps become unnamed. Returns the
     number of maps affected."""
+    samples = _maps(samples, maps_field)
     validate_annotator(annotator)
     concept = validate_concept_name(concept)
     names = _existing_names(samples, annotator, maps_field)
@@ -407,7 +418,8 @@ def export_concepts(samples, path=None, maps_field="actmaps", annotators=None):
     ``layer``/``channel`` and ``filepath`` let :func:`import_concepts` place
     names on maps that were recomputed (new ids) or on a rebuilt dataset.
     """
-    maps_field_of(samples, maps_field)
+    samples, only = resolve_maps(samples, maps_field)
+    only = set(only) if only is not None else None
     annotators = annotators or list_annotators(samples, maps_field)
     for a in annotators:
         validate_annotator(a)
@@ -416,6 +428,8 @@ def export_concepts(samples, path=None, maps_field="actmaps", annotators=None):
     for row in _all_maps(samples._dataset, maps_field, annotators):
         if row["sample_id"] not in sample_ids:
             continue
+        if only is not None and str(row["map_id"]) not in only:
+            continue  # a patches view: only its maps
         for a in annotators:
             if row.get(a) is not None:
                 assignments.append(
@@ -474,7 +488,8 @@ def import_concepts(samples, path_or_document, maps_field="actmaps", annotators=
     rows = document.get("assignments")
     if not isinstance(rows, list):
         raise ValueError("document has no 'assignments' list")
-    maps_field_of(samples, maps_field)
+    samples, only = resolve_maps(samples, maps_field)
+    only = set(only) if only is not None else None
 
     invalid, valid = [], []
     for row in rows:
@@ -495,6 +510,8 @@ def import_concepts(samples, path_or_document, maps_field="actmaps", annotators=
         if sid not in sample_ids:
             continue
         map_id = str(m["map_id"])
+        if only is not None and map_id not in only:
+            continue  # a patches view: only its maps
         by_id[map_id] = map_id
         key = (m.get("layer"), m.get("channel"))
         by_sample[(sid,) + key] = map_id

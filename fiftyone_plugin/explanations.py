@@ -30,7 +30,7 @@ import fiftyone as fo
 
 from .concepts import NOT_NAMEABLE, concept_field, list_annotators, validate_annotator
 from .runs import register_run, save_run_results
-from .storage import check_field_name, check_image_collection, maps_field_of
+from .storage import check_field_name, resolve_maps
 
 RUN_TYPE = "explanations"
 COVERAGE_MODES = ("positive", "maps")
@@ -147,8 +147,8 @@ def read_maps(samples, annotator, maps_field="actmaps", prediction_field=None, g
         no maps field, unknown annotator, missing or non-Classification
         prediction / ground-truth field.
     """
-    check_image_collection(samples)
-    maps_field_of(samples, maps_field)
+    # whole images: a patches view is refused with the shared rule's message
+    resolve_maps(samples, maps_field, whole_images=True)
     check_annotator(samples, annotator, maps_field)
     prediction_field = prediction_field_of(samples, maps_field, prediction_field)
     _check_classification_field(samples, prediction_field, "prediction field")

@@ -67,15 +67,27 @@ def display_name(concept):
     return concept
 
 
-def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_attribute="point"):
+def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_attribute=None, brain_key=None):
     """Everything the panel shows about all maps, in one aggregation:
     ``(points, stats)`` where ``points`` is ``{"ids", "x", "y", "concepts"}``
-    (one entry per map with a layout point) and ``stats`` is as
-    :func:`progress` returns, counted over all maps."""
+    (one entry per map with a point in the chosen layout) and ``stats`` is as
+    :func:`progress` returns, counted over all maps.
+
+    The layout is ``brain_key``'s, else the newest fresh layout of
+    ``maps_field`` (:func:`fiftyone_plugin.visualization.choose_layout`,
+    which warns when the chosen layout is stale); ``points_attribute`` names
+    a map attribute of points directly instead. Without any layout,
+    ``points`` is empty."""
+    if points_attribute is None:
+        from .visualization import choose_layout
+
+        chosen = choose_layout(samples, maps_field, brain_key)
+        points_attribute = chosen["points_attribute"] if chosen else None
     attribute = concept_field(annotator, maps_field).rsplit(".", 1)[1] if annotator else None
     # $map keeps one entry per map: "$field.detections.x" would skip maps
     # without x and misalign ids, points and names
-    per_map = ["$$d._id", f"$$d.{points_attribute}"] + ([f"$$d.{attribute}"] if attribute else [])
+    point = f"$$d.{points_attribute}" if points_attribute else None
+    per_map = ["$$d._id", point] + ([f"$$d.{attribute}"] if attribute else [])
     pipeline = [
         {"$match": {f"{maps_field}.detections.0": {"$exists": True}}},
         {"$project": {"_id": 0, "m": {"$map": {"input": f"${maps_field}.detections", "as": "d", "in": per_map}}}},

@@ -38,7 +38,7 @@ import numpy as np
 from .concepts import NOT_NAMEABLE
 from .explanations import default_run_key, read_maps
 from .runs import register_run, save_run_results
-from .storage import check_field_name
+from .storage import check_field_name, resolve_maps
 
 RUN_TYPE = "neuron_correspondence"
 
@@ -232,7 +232,11 @@ def neuron_correspondence(samples, annotator, maps_field="actmaps", run_key=None
     ------
     ValueError
         unknown annotator, or no map with a real concept.
+
+    ``samples`` may be a patches view of the maps field: the statistics are
+    then over the maps in the view (:func:`~fiftyone_plugin.storage.resolve_maps`).
     """
+    samples, _ = resolve_maps(samples, maps_field, what="neuron_correspondence")
     table = read_maps(samples, annotator, maps_field)
     run_key = check_field_name(
         run_key or default_run_key("neuron_correspondence", annotator, maps_field), "run_key"

@@ -19,12 +19,29 @@ def check_field_name(name, what="field"):
     return name
 
 
+def _check_not_grouped(samples):
+    # one rule for every function: a grouped collection is refused (its
+    # slices may mix media, and values() would silently read the active slice
+    # only); the user picks the image slice(s) explicitly
+    if samples.media_type == fo.core.media.GROUP or getattr(samples, "_is_dynamic_groups", False):
+        raise ValueError(
+            "this is a grouped collection; pass a flat view of its image "
+            "slice(s), e.g. dataset.select_group_slices(\"<slice>\") or "
+            "dataset.select_group_slices(media_type=\"image\")"
+        )
+
+
 def check_image_collection(samples):
-    """Only plain image samples carry maps (not videos, frames or patches)."""
+    """Only plain image samples carry maps (not videos, frames or patches).
+
+    Grouped collections are refused with a message naming
+    ``select_group_slices`` (the same rule as :func:`resolve_maps`).
+    """
     if not hasattr(samples, "_dataset"):
         raise TypeError(
             f"expected a FiftyOne dataset or view; got {type(samples).__name__}"
         )
+    _check_not_grouped(samples)
     if samples.media_type != fo.core.media.IMAGE:
         raise ValueError(
             f"activation maps need an image collection; this one holds "
@@ -48,8 +65,9 @@ MAP_ATTRIBUTES = {
     "peak": fo.ListField,
     "heatmap": fo.ArrayField,
     "descriptor": fo.ArrayField,
-    "point": fo.ListField,
 }
+# (layout points are not declared here: each layout run owns its own points
+# attribute, ``point_<brain_key>``; see visualization.py)
 
 
 def _ensure_field(dataset, path, ftype, **kwargs):
@@ -89,3 +107,79 @@ def maps_field_of(samples, maps_field):
             f"no maps field {maps_field!r}; run compute_activation_maps first"
         )
     return field
+
+
+def resolve_maps(samples, maps_field, whole_images=False, what=None):
+    """The one rule for which maps a collection stands for.
+
+    Every SDK function that takes ``samples`` and a maps field resolves them
+    here first, so that they all accept (and refuse) the same collections:
+
+    - a dataset or a view of its image samples: its maps, as given;
+    - a patches view of the maps field (``dataset.to_patches(maps_field)``,
+      what the naming panel's "Show in App" leaves in the App's grid): a patch
+      is a map, so the collection stands for exactly the maps in the view,
+      returned as an image-level view of the patches' source restricted to
+      those maps (``select_labels``);
+    - anything else (grouped collections, videos, frames, clips, patches of
+      another field, evaluation patches) is refused with one clear message.
+      Grouped collections are refused everywhere (never read as their active
+      slice): pass ``select_group_slices(...)``.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+    maps_field : str
+    whole_images : bool, default False
+        for functions that read whole images (explanations, summaries,
+        reports): a patches view is refused, since a sample's explanation
+        needs all of its maps.
+    what : str, optional
+        the function's name, for the messages.
+
+    Returns
+    -------
+    (collection, map_ids)
+        ``collection`` is image-level (``samples`` itself unless it was a
+        patches view); ``map_ids`` is the list of map ids a patches view holds,
+        else ``None`` (all maps of ``collection``).
+
+    Raises
+    ------
+    TypeError
+        not a FiftyOne collection.
+    ValueError
+        no maps field ``maps_field``, or a collection that cannot stand for
+        maps (see above). Nothing is read or written beyond the schema.
+    """
+    if not hasattr(samples, "_dataset"):
+        raise TypeError(
+            f"expected a FiftyOne dataset or view; got {type(samples).__name__}"
+        )
+    who = f"{what}: " if what else ""
+    _check_not_grouped(samples)
+    if samples._is_patches:
+        patches_field = getattr(samples, "patches_field", None)
+        if patches_field != maps_field:
+            kind = f"patches of {patches_field!r}" if patches_field else "evaluation patches"
+            raise ValueError(
+                f"{who}this is a view of {kind}, not of the maps field "
+                f"{maps_field!r}; pass the image dataset, a view of its samples, "
+                f"or to_patches({maps_field!r})"
+            )
+        if whole_images:
+            raise ValueError(
+                f"{who}works on whole images (all maps of each sample); pass "
+                "the image dataset or a view of its samples, not a patches view"
+            )
+        source = samples._source_collection
+        maps_field_of(source, maps_field)
+        map_ids = [i for i in samples.values(f"{maps_field}.id") if i is not None]
+        return source.select_labels(ids=map_ids, fields=maps_field), map_ids
+    if samples._is_frames or samples._is_clips or samples.media_type != fo.core.media.IMAGE:
+        raise ValueError(
+            f"{who}maps live on image samples; this collection holds "
+            f"{'frames' if samples._is_frames else 'clips' if samples._is_clips else repr(samples.media_type) + ' media'}"
+        )
+    maps_field_of(samples, maps_field)
+    return samples, None

@@ -10,6 +10,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 from fiftyone_plugin import naming
+from fiftyone_plugin.visualization import layout_options
 from fiftyone_plugin.concepts import NOT_NAMEABLE, list_annotators, validate_annotator
 
 from ..operators._common import maps_fields, selected_map_ids
@@ -95,7 +96,13 @@ class NamingPanel(foo.Panel):
         maps_field = self._maps_field(ctx)
         if maps_field is None:
             return
-        points, stats = naming.layout_and_progress(ctx.dataset, self._annotator(ctx), maps_field)
+        if resend or not ctx.panel.state.layout_points_attribute:
+            self._choose_layout(ctx)
+        points, stats = naming.layout_and_progress(
+            ctx.dataset, self._annotator(ctx), maps_field,
+            # "point" when there is no layout: a legacy attribute or nothing
+            points_attribute=ctx.panel.state.layout_points_attribute or "point",
+        )
         version = (ctx.panel.state.layout_version or 0) + 1
         signature = naming.layout_signature(points)
         if resend or signature != ctx.panel.state.layout_signature:
@@ -117,6 +124,23 @@ class NamingPanel(foo.Panel):
         for key in ("manage_row.manage_concept", "naming_row.existing_concept"):
             if ctx.panel.state.get(key) and ctx.panel.state.get(key) not in names:
                 ctx.panel.state.set(key, None)
+
+    def _choose_layout(self, ctx):
+        # which layout run the scatter draws: the picker's, else the newest
+        # fresh one; a stale one is drawn with a warning
+        entries, chosen, message = layout_options(ctx.dataset, self._maps_field(ctx), ctx.panel.state.layout_key or None)
+        ctx.panel.state.layouts = [
+            {"key": e["brain_key"], "label": f"{e['brain_key']} ({e['method']}{', stale' if e['stale'] else ''})"}
+            for e in entries
+        ]
+        ctx.panel.state.layout_key = chosen["brain_key"] if chosen else None
+        ctx.panel.state.layout_points_attribute = chosen["points_attribute"] if chosen else None
+        ctx.panel.state.layout_warning = message
+
+    def set_layout(self, ctx):
+        ctx.panel.state.layout_key = ctx.params.get("value") or ctx.panel.state.get("top.layout_key")
+        self._refresh_layout(ctx, resend=True)
+        self._set_selection(ctx, [])
 
     def _refresh_annotators(self, ctx):
         # offered in the annotator field (it also takes a new name)
@@ -151,6 +175,7 @@ class NamingPanel(foo.Panel):
 
     def on_change_dataset(self, ctx):
         ctx.panel.state.maps_field = None
+        ctx.panel.state.layout_key = None
         ctx.panel.state.undo = None
         ctx.panel.state.selection = []
         self.on_load(ctx)
@@ -195,6 +220,7 @@ class NamingPanel(foo.Panel):
 
     def set_maps_field(self, ctx):
         ctx.panel.state.maps_field = ctx.params.get("value") or ctx.panel.state.get("top.maps_field")
+        ctx.panel.state.layout_key = None  # the other field's layouts
         ctx.panel.state.undo = None  # it was about the other field's maps
         self._refresh_annotators(ctx)
         self._refresh_layout(ctx, resend=True)
@@ -388,6 +414,12 @@ class NamingPanel(foo.Panel):
             for f in fields:
                 choices.add_choice(f, label=f)
             top.enum("maps_field", choices.values(), view=choices, label="Maps", on_change=self.set_maps_field)
+        layouts = state.layouts or []
+        if len(layouts) > 1:
+            picker = types.DropdownView()
+            for entry in layouts:
+                picker.add_choice(entry["key"], label=entry["label"])
+            top.enum("layout_key", picker.values(), view=picker, label="Layout", default=state.layout_key, on_change=self.set_layout)
         top.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
         top.btn("undo", label="Undo", icon="undo", on_click=self.undo, disabled=not state.undo)
 
@@ -409,6 +441,8 @@ class NamingPanel(foo.Panel):
                 ),
             )
 
+        if state.layout_warning:
+            panel.view("layout_warning", types.Warning(label=str(state.layout_warning)))
         if state.has_layout:
             panel.view(
                 "scatter",

@@ -125,7 +125,7 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     assert panel.state["maps_field"] == "actmaps"
     layout = decode_layout(panel.data["scatter"])
     assert sorted(layout["ids"]) == sorted(all_map_ids(mapped))
-    stored = mapped.values(["actmaps.detections.id", "actmaps.detections.point"])
+    stored = mapped.values(["actmaps.detections.id", "actmaps.detections.point_actmaps_layout"])
     points = {i: p for ids, pts in zip(*stored) for i, p in zip(ids, pts)}
     for map_id, (x, y) in zip(layout["ids"], layout["xy"]):
         assert (x, y) == pytest.approx(points[map_id], abs=1e-5)
@@ -330,7 +330,7 @@ def test_one_aggregation_agrees_with_the_store(mapped):
     first = mapped.first()
     no_point = first.actmaps.detections[0].id
     mapped._sample_collection.update_one(
-        {"_id": first._id}, {"$unset": {"actmaps.detections.0.point": ""}}
+        {"_id": first._id}, {"$unset": {"actmaps.detections.0.point_actmaps_layout": ""}}
     )
     points, stats = naming.layout_and_progress(mapped, "alice")
     assert stats == naming.progress(mapped, "alice")
@@ -341,7 +341,7 @@ def test_one_aggregation_agrees_with_the_store(mapped):
     expected.update({i: fpl.NOT_NAMEABLE for i in ids[2::7]})
     del expected[no_point]
     assert names == expected
-    stored = mapped.values(["actmaps.detections.id", "actmaps.detections.point"])
+    stored = mapped.values(["actmaps.detections.id", "actmaps.detections.point_actmaps_layout"])
     where = {i: p for per_ids, per_points in zip(*stored) for i, p in zip(per_ids, per_points)}
     for map_id, x, y in zip(points["ids"], points["x"], points["y"]):
         assert [x, y] == pytest.approx(where[map_id])
