@@ -8,15 +8,17 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.app_selection import SOURCE_LABELS, check_unchanged, record_undo
 from fiftyone_plugin.concepts import NOT_NAMEABLE
+from fiftyone_plugin.naming import existing_map_ids
 
 from ._common import (
     annotator_input,
+    app_selections,
     concept_choice_input,
     map_ids_in_view,
     maps_field_input,
     output_summary,
-    selected_map_ids,
 )
 
 
@@ -25,13 +27,28 @@ def _config(name, label, description):
 
 
 class AssignConcept(foo.Operator):
+    """Names an explicit set of maps: the form resolves which maps each
+    selection source (grid, patches, Embeddings lasso, the whole view)
+    holds, shows their number, and carries their ids in its params
+    (``ids_<source>``); execution names exactly those and refuses when the
+    set is empty or the same source now selects other maps (e.g. the App
+    re-synced and dropped a lasso). Callers without a form pass
+    ``scope="ids"`` and ``map_ids``."""
+
     @property
     def config(self):
         return _config(
             "assign_concept",
             "Interactive naming: name selected maps",
-            "Assign the selected maps (or all maps in the current view) to a concept",
+            "Assign the maps selected in the App (grid, patches, Embeddings lasso) or, explicitly, all maps in the view to a concept",
         )
+
+    @staticmethod
+    def _sources(ctx, maps_field):
+        """``{source: (label, ids)}`` the App selects now, ``view`` included."""
+        found = {s["source"]: (s["label"], s["ids"]) for s in app_selections(ctx, maps_field)}
+        found["view"] = (SOURCE_LABELS["view"], map_ids_in_view(ctx.view, maps_field))
+        return found
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -40,12 +57,48 @@ class AssignConcept(foo.Operator):
             return types.Property(inputs)
         annotator_input(ctx, inputs, maps_field)
 
-        selected = selected_map_ids(ctx, maps_field)
+        sources = self._sources(ctx, maps_field)
         scope = types.RadioGroup()
-        if selected:
-            scope.add_choice("selected", label=f"The {len(selected)} selected map(s)")
-        scope.add_choice("view", label="All maps in the current view")
-        inputs.enum("scope", scope.values(), default=scope.values()[0], view=scope, label="Maps")
+        for source, (label, ids) in sources.items():
+            if source == "view":
+                scope.add_choice("view", label=f"All {len(ids)} map(s) in the current view")
+            else:
+                scope.add_choice(source, label=f"The {len(ids)} map(s) {label}")
+        for source in SOURCE_LABELS:
+            shown = ctx.params.get(f"ids_{source}")
+            if source not in sources and source != "ids" and (shown or ctx.params.get("scope") == source):
+                # shown when the form opened, gone now (e.g. the App re-synced
+                # and dropped a lasso): kept as the choice made, to be refused
+                # with a clear message rather than a form error
+                scope.add_choice(source, label=f"The {len(set(shown or []))} map(s) {SOURCE_LABELS[source]} (no longer selected)")
+        if ctx.params.get("scope") == "ids":
+            # a caller without a form (SDK, another operator) names given maps
+            given = ctx.params.get("map_ids") or []
+            scope.add_choice("ids", label=f"The {len(set(given))} map(s) {SOURCE_LABELS['ids']}")
+            inputs.list("map_ids", types.String(), view=types.HiddenView())
+        selections = [s for s in sources if s != "view"]
+        # the whole view is never the default: it must be chosen, count in sight
+        default = selections[0] if selections else None
+        inputs.enum(
+            "scope", scope.values(), default=default, required=True, view=scope, label="Maps to name",
+            description=None if selections else "Nothing is selected in the App (grid, patches, or a lasso in the Embeddings panel)",
+        )
+        for source in SOURCE_LABELS:
+            if source in sources or ctx.params.get(f"ids_{source}") is not None:
+                # the ids shown travel with the form: a param keeps its first value
+                ids = sources[source][1] if source in sources else []
+                inputs.list(f"ids_{source}", types.String(), default=ids, view=types.HiddenView())
+
+        chosen = ctx.params.get("scope", default)
+        shown = ctx.params.get(f"ids_{chosen}") if chosen else None
+        if chosen and shown is not None and set(shown) != set(sources.get(chosen, (None, []))[1]):
+            inputs.view(
+                "selection_changed",
+                types.Warning(
+                    label=f"The selection changed since this form opened: {len(set(shown))} map(s) then, "
+                    f"{len(sources.get(chosen, (None, []))[1])} now. Close and reopen the form to name the new selection."
+                ),
+            )
 
         action = types.RadioGroup()
         action.add_choice("name", label="Name them")
@@ -57,18 +110,35 @@ class AssignConcept(foo.Operator):
         return types.Property(inputs, view=types.View(label="Name maps"))
 
     def execute(self, ctx):
-        maps_field = ctx.params["maps_field"]
-        if ctx.params.get("scope", "selected") == "selected":
-            ids = selected_map_ids(ctx, maps_field)
+        p = ctx.params
+        maps_field = p["maps_field"]
+        scope = p.get("scope")
+        if scope == "ids":
+            ids = existing_map_ids(ctx.dataset, p.get("map_ids") or [], maps_field)
+            if not ids or len(ids) != len(set(p.get("map_ids") or [])):
+                raise ValueError("map_ids must name existing maps of the maps field (nothing was named)")
+            label = SOURCE_LABELS["ids"]
         else:
-            ids = map_ids_in_view(ctx.view, maps_field)
-        if not ids:
-            raise ValueError("no maps selected")
-        action = ctx.params.get("action", "name")
-        concept = {"name": ctx.params.get("concept"), "not_nameable": NOT_NAMEABLE, "clear": None}[action]
-        result = fpl.assign_concept(ctx.dataset, ids, concept, ctx.params["annotator"], maps_field=maps_field)
+            sources = self._sources(ctx, maps_field)
+            shown = p.get(f"ids_{scope}")
+            if scope not in SOURCE_LABELS or shown is None:
+                raise ValueError(
+                    f"scope {scope!r} with no map ids resolved by the form: open the form again, "
+                    "or pass scope='ids' and map_ids (nothing was named)"
+                )
+            label = sources.get(scope, (SOURCE_LABELS[scope], []))[0]
+            ids = check_unchanged(shown, sources.get(scope, (None, []))[1], label)
+        action = p.get("action", "name")
+        concept = {"name": p.get("concept"), "not_nameable": NOT_NAMEABLE, "clear": None}[action]
+        result = fpl.assign_concept(ctx.dataset, ids, concept, p["annotator"], maps_field=maps_field)
+        # the naming panel offers to undo it
+        record_undo(
+            ctx.dataset,
+            {"kind": "assign", "annotator": p["annotator"], "previous": result["previous"], "concept": concept},
+            maps_field,
+        )
         ctx.ops.reload_dataset()
-        return {"assigned": result["assigned"], "concept": concept or ""}
+        return {"assigned": result["assigned"], "concept": concept or "", "maps": f"{len(ids)} {label}"}
 
     def resolve_output(self, ctx):
         outputs = types.Object()
