@@ -26,6 +26,17 @@ def _config(name, label, description):
     return foo.OperatorConfig(name=name, label=label, description=description, dynamic=True)
 
 
+def _ids_param(params, source):
+    """The ids a form carried for ``source``: a comma-separated string (or a
+    list, from a caller); ``None`` if it carried none."""
+    value = params.get(f"ids_{source}")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [i for i in value.split(",") if i]
+    return [str(i) for i in value]
+
+
 class AssignConcept(foo.Operator):
     """Names an explicit set of maps: the form resolves which maps each
     selection source (grid, patches, Embeddings lasso, the whole view)
@@ -65,7 +76,7 @@ class AssignConcept(foo.Operator):
             else:
                 scope.add_choice(source, label=f"The {len(ids)} map(s) {label}")
         for source in SOURCE_LABELS:
-            shown = ctx.params.get(f"ids_{source}")
+            shown = _ids_param(ctx.params, source)
             if source not in sources and source != "ids" and (shown or ctx.params.get("scope") == source):
                 # shown when the form opened, gone now (e.g. the App re-synced
                 # and dropped a lasso): kept as the choice made, to be refused
@@ -85,12 +96,14 @@ class AssignConcept(foo.Operator):
         )
         for source in SOURCE_LABELS:
             if source in sources or ctx.params.get(f"ids_{source}") is not None:
-                # the ids shown travel with the form: a param keeps its first value
+                # the ids shown travel with the form (the App fills a hidden
+                # string, not a list, with its default; a param keeps its
+                # first value while the form is open)
                 ids = sources[source][1] if source in sources else []
-                inputs.list(f"ids_{source}", types.String(), default=ids, view=types.HiddenView())
+                inputs.str(f"ids_{source}", default=",".join(ids) or None, view=types.HiddenView())
 
         chosen = ctx.params.get("scope", default)
-        shown = ctx.params.get(f"ids_{chosen}") if chosen else None
+        shown = _ids_param(ctx.params, chosen) if chosen else None
         if chosen and shown is not None and set(shown) != set(sources.get(chosen, (None, []))[1]):
             inputs.view(
                 "selection_changed",
@@ -120,7 +133,7 @@ class AssignConcept(foo.Operator):
             label = SOURCE_LABELS["ids"]
         else:
             sources = self._sources(ctx, maps_field)
-            shown = p.get(f"ids_{scope}")
+            shown = _ids_param(p, scope)
             if scope not in SOURCE_LABELS or shown is None:
                 raise ValueError(
                     f"scope {scope!r} with no map ids resolved by the form: open the form again, "

@@ -194,7 +194,7 @@ def test_operator_names_exactly_the_lassoed_maps(mapped):
     assert offered["lasso"].startswith(f"The {len(lassoed)} map(s) lassoed in the Embeddings panel")
     # the whole view (the 4 matched images) only as a choice, with its count
     assert offered["view"] == f"All {touched} map(s) in the current view" and touched < total
-    assert params["scope"] == "lasso" and params["ids_lasso"] == lassoed
+    assert params["scope"] == "lasso" and params["ids_lasso"] == ",".join(lassoed)  # carried as the App does
 
     result = foo.execute_operator(ASSIGN, dataset=mapped, params=dict(params, concept="heads"), **request)
     assert result.error is None, result.error
@@ -225,23 +225,23 @@ def test_operator_refuses_empty_and_unresolved_selections(mapped):
     with pytest.raises(Exception, match="no maps to name"):
         foo.execute_operator(
             ASSIGN, dataset=mapped,
-            params={"maps_field": "actmaps", "annotator": "alice", "scope": "lasso", "ids_lasso": [], "concept": "x"},
+            params={"maps_field": "actmaps", "annotator": "alice", "scope": "lasso", "ids_lasso": "", "concept": "x"},
         )
     # the view's maps as shown, but the view grew since
     small_view = mapped.limit(2)
     _, params = form(mapped, params={"maps_field": "actmaps", "annotator": "alice", "scope": "view"}, view=small_view)
-    assert len(params["ids_view"]) == small_view.count("actmaps.detections")
+    assert len(params["ids_view"].split(",")) == small_view.count("actmaps.detections")
     with pytest.raises(Exception, match="changed since the form was shown"):
         foo.execute_operator(ASSIGN, dataset=mapped, params=dict(params, concept="x"))
     assert named(mapped, "alice") == set()
     # the same view: named, exactly those
     result = foo.execute_operator(ASSIGN, view=small_view, params=dict(params, concept="x"))
-    assert result.error is None and named(mapped, "alice") == set(params["ids_view"])
+    assert result.error is None and named(mapped, "alice") == set(params["ids_view"].split(","))
 
 
 def test_operator_form_warns_when_the_selection_changed(mapped):
     lassoed = lasso_across_images(mapped)
-    params = {"maps_field": "actmaps", "annotator": "alice", "scope": "lasso", "ids_lasso": lassoed}
+    params = {"maps_field": "actmaps", "annotator": "alice", "scope": "lasso", "ids_lasso": ",".join(lassoed)}
     schema, _ = form(mapped, params=params, extended=app_lasso(lassoed[:3]))
     assert "3 now" in schema["type"]["properties"]["selection_changed"]["view"]["label"]
     schema, _ = form(mapped, params=params, extended=app_lasso(lassoed))
