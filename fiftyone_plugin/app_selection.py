@@ -247,14 +247,32 @@ def ids_digest(ids):
     return h.hexdigest()[:16]
 
 
-def check_unchanged(shown_ids, current_ids, source_label):
-    """Refuse (``ValueError``) when the maps a form showed differ from those
-    the same source selects now; returns the ids to name.
+def selection_key(source, ids):
+    """What a form carries for a selection: ``"<source>:<count>:<digest>"``.
+    FiftyOne's App sends a form's visible choices but not its hidden
+    defaults, so the set shown travels as the value of the choice itself."""
+    return f"{source}:{len(set(ids))}:{ids_digest(ids)}"
+
+
+def parse_selection_key(key):
+    """``(source, count, digest)`` of a :func:`selection_key`; ``ValueError``
+    if ``key`` is not one."""
+    try:
+        source, count, digest = str(key).split(":")
+        return source, int(count), digest
+    except ValueError:
+        raise ValueError(f"{key!r} is not a selection resolved by the form: open the form again (nothing was named)") from None
+
+
+def check_unchanged(key, current_ids, source_label):
+    """Refuse (``ValueError``) when the selection a form showed (``key``,
+    from :func:`selection_key`) is empty or differs from the maps the same
+    source selects now; returns the ids to name.
 
     Parameters
     ----------
-    shown_ids : list of str
-        The ids resolved when the form was shown (carried in its params).
+    key : str
+        ``"<source>:<count>:<digest>"`` carried by the form.
     current_ids : list of str or None
         The ids the same source selects at execution time.
     source_label : str
@@ -263,18 +281,19 @@ def check_unchanged(shown_ids, current_ids, source_label):
     Raises
     ------
     ValueError
-        If ``shown_ids`` is empty, or the set differs from ``current_ids``.
+        If the form showed no maps, or the set differs from ``current_ids``.
     """
-    if not shown_ids:
+    _, count, digest = parse_selection_key(key)
+    current = list(dict.fromkeys(current_ids or []))
+    if count == 0:
         raise ValueError("no maps to name: select maps first (nothing was changed)")
-    current = set(current_ids or [])
-    if set(shown_ids) != current:
+    if ids_digest(current) != digest:
         raise ValueError(
-            f"the selection changed since the form was shown: it showed {len(set(shown_ids))} map(s) "
+            f"the selection changed since the form was shown: it showed {count} map(s) "
             f"{source_label}, now there are {len(current)} (the App may have re-synced and dropped a lasso). "
             "Nothing was named: open the operator again."
         )
-    return list(dict.fromkeys(shown_ids))
+    return current
 
 
 def images_of(collection):

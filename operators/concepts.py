@@ -8,7 +8,13 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.app_selection import SOURCE_LABELS, check_unchanged, record_undo
+from fiftyone_plugin.app_selection import (
+    SOURCE_LABELS,
+    check_unchanged,
+    parse_selection_key,
+    record_undo,
+    selection_key,
+)
 from fiftyone_plugin.concepts import NOT_NAMEABLE
 from fiftyone_plugin.naming import existing_map_ids
 
@@ -26,23 +32,13 @@ def _config(name, label, description):
     return foo.OperatorConfig(name=name, label=label, description=description, dynamic=True)
 
 
-def _ids_param(params, source):
-    """The ids a form carried for ``source``: a comma-separated string (or a
-    list, from a caller); ``None`` if it carried none."""
-    value = params.get(f"ids_{source}")
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return [i for i in value.split(",") if i]
-    return [str(i) for i in value]
-
-
 class AssignConcept(foo.Operator):
     """Names an explicit set of maps: the form resolves which maps each
     selection source (grid, patches, Embeddings lasso, the whole view)
-    holds, shows their number, and carries their ids in its params
-    (``ids_<source>``); execution names exactly those and refuses when the
-    set is empty or the same source now selects other maps (e.g. the App
+    holds and shows their number; the chosen option carries that set as
+    ``"<source>:<count>:<digest>"`` (the App sends a form's choices, not its
+    hidden fields); execution names exactly the maps the source selects if
+    they are that set, and refuses an empty or changed set (e.g. the App
     re-synced and dropped a lasso). Callers without a form pass
     ``scope="ids"`` and ``map_ids``."""
 
@@ -70,46 +66,46 @@ class AssignConcept(foo.Operator):
 
         sources = self._sources(ctx, maps_field)
         scope = types.RadioGroup()
+        offered = []
         for source, (label, ids) in sources.items():
             if source == "view":
-                scope.add_choice("view", label=f"All {len(ids)} map(s) in the current view")
+                text = f"All {len(ids)} map(s) in the current view"
             else:
-                scope.add_choice(source, label=f"The {len(ids)} map(s) {label}")
-        for source in SOURCE_LABELS:
-            shown = _ids_param(ctx.params, source)
-            if source not in sources and source != "ids" and (shown or ctx.params.get("scope") == source):
-                # shown when the form opened, gone now (e.g. the App re-synced
-                # and dropped a lasso): kept as the choice made, to be refused
-                # with a clear message rather than a form error
-                scope.add_choice(source, label=f"The {len(set(shown or []))} map(s) {SOURCE_LABELS[source]} (no longer selected)")
-        if ctx.params.get("scope") == "ids":
+                text = f"The {len(ids)} map(s) {label}"
+            scope.add_choice(selection_key(source, ids), label=text)
+            offered.append(selection_key(source, ids))
+        chosen = ctx.params.get("scope")
+        changed = None
+        if chosen == "ids":
             # a caller without a form (SDK, another operator) names given maps
             given = ctx.params.get("map_ids") or []
             scope.add_choice("ids", label=f"The {len(set(given))} map(s) {SOURCE_LABELS['ids']}")
             inputs.list("map_ids", types.String(), view=types.HiddenView())
-        selections = [s for s in sources if s != "view"]
+        elif chosen and chosen not in offered:
+            # chosen when the form opened, different now (e.g. the App
+            # re-synced and dropped a lasso): kept as chosen, so that
+            # execution refuses it with a clear message, not a form error
+            try:
+                source, count, _ = parse_selection_key(chosen)
+            except ValueError:
+                source, count = None, 0
+            if source in SOURCE_LABELS:
+                now = len(sources.get(source, (None, []))[1])
+                scope.add_choice(chosen, label=f"The {count} map(s) {SOURCE_LABELS[source]} (changed: {now} now)")
+                changed = (count, now)
+        selections = [k for k in offered if not k.startswith("view:")]
         # the whole view is never the default: it must be chosen, count in sight
         default = selections[0] if selections else None
         inputs.enum(
             "scope", scope.values(), default=default, required=True, view=scope, label="Maps to name",
             description=None if selections else "Nothing is selected in the App (grid, patches, or a lasso in the Embeddings panel)",
         )
-        for source in SOURCE_LABELS:
-            if source in sources or ctx.params.get(f"ids_{source}") is not None:
-                # the ids shown travel with the form (the App fills a hidden
-                # string, not a list, with its default; a param keeps its
-                # first value while the form is open)
-                ids = sources[source][1] if source in sources else []
-                inputs.str(f"ids_{source}", default=",".join(ids) or None, view=types.HiddenView())
-
-        chosen = ctx.params.get("scope", default)
-        shown = _ids_param(ctx.params, chosen) if chosen else None
-        if chosen and shown is not None and set(shown) != set(sources.get(chosen, (None, []))[1]):
+        if changed:
             inputs.view(
                 "selection_changed",
                 types.Warning(
-                    label=f"The selection changed since this form opened: {len(set(shown))} map(s) then, "
-                    f"{len(sources.get(chosen, (None, []))[1])} now. Close and reopen the form to name the new selection."
+                    label=f"The selection changed since this form opened: {changed[0]} map(s) then, "
+                    f"{changed[1]} now. Close and reopen the form to name the new selection."
                 ),
             )
 
@@ -132,15 +128,9 @@ class AssignConcept(foo.Operator):
                 raise ValueError("map_ids must name existing maps of the maps field (nothing was named)")
             label = SOURCE_LABELS["ids"]
         else:
-            sources = self._sources(ctx, maps_field)
-            shown = _ids_param(p, scope)
-            if scope not in SOURCE_LABELS or shown is None:
-                raise ValueError(
-                    f"scope {scope!r} with no map ids resolved by the form: open the form again, "
-                    "or pass scope='ids' and map_ids (nothing was named)"
-                )
-            label = sources.get(scope, (SOURCE_LABELS[scope], []))[0]
-            ids = check_unchanged(shown, sources.get(scope, (None, []))[1], label)
+            source, _, _ = parse_selection_key(scope)
+            label, current = self._sources(ctx, maps_field).get(source, (SOURCE_LABELS.get(source, source), []))
+            ids = check_unchanged(scope, current, label)
         action = p.get("action", "name")
         concept = {"name": p.get("concept"), "not_nameable": NOT_NAMEABLE, "clear": None}[action]
         result = fpl.assign_concept(ctx.dataset, ids, concept, p["annotator"], maps_field=maps_field)

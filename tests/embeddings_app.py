@@ -43,13 +43,16 @@ class EmbeddingsPanel:
         self.page.get_by_text("Embeddings", exact=True).first.click()
         self.content.get_by_text(brain_key, exact=True).first.click()
         self.content.locator(".emb-plot-scene").first.wait_for(timeout=60_000)
-        self.page.wait_for_timeout(2000)  # the points are drawn after the geometry arrives
+        # the points are drawn once the geometry arrived: "<n> points"
+        self.content.get_by_text(re.compile(r"\d+ points$")).first.wait_for(timeout=60_000)
+        self.page.wait_for_timeout(1000)
 
     def lasso(self, fx0, fx1, fy0=0.05, fy1=0.95):
         """Drag a rectangular lasso over the given fractions of the plot in
         "Select" mode; returns the polygon the panel posted (data space)."""
         before = len(self.polygons)
         self.content.get_by_text("Select", exact=True).first.click()
+        self.page.wait_for_timeout(500)
         box = self.content.locator(".emb-plot-scene").first.bounding_box()
         x0, x1 = box["x"] + fx0 * box["width"], box["x"] + fx1 * box["width"]
         y0, y1 = box["y"] + fy0 * box["height"], box["y"] + fy1 * box["height"]

@@ -24,11 +24,37 @@ pytestmark = pytest.mark.browser
 BRAIN_KEY = "actmaps_layout"
 
 
+def reset_spaces(page):
+    """Close every panel but the grid: the App keeps the session's panels
+    across page loads (and other test modules expect the grid alone)."""
+    page.locator("[data-cy=panel-tab-samples]").wait_for(timeout=120_000)
+    page.wait_for_timeout(1000)
+    App(page).dismiss_popups()
+    page.keyboard.press("Escape")  # a menu or popover left open
+    closes = page.locator("[data-cy^=panel-tab-]:not([data-cy=panel-tab-samples]) button[title=Close]")
+    while closes.count():
+        closes.first.click()
+        page.wait_for_timeout(300)
+    page.locator("[data-cy=panel-tab-samples]").click()
+    page.locator("[data-cy=fo-grid]").wait_for(timeout=120_000)
+
+
 def goto(app, app_server, world):
     page = app.page
     page.goto(f"{app_server}/datasets/{world.name}")
-    page.locator("[data-cy=fo-grid]").wait_for(timeout=120_000)
+    reset_spaces(page)
     app.dismiss_popups()
+
+
+@pytest.fixture(autouse=True)
+def grid_alone_afterwards(app, request):
+    yield
+    if getattr(request.node, "failed", False):
+        return  # leave the page as it failed, for the screenshot
+    try:
+        reset_spaces(app.page)
+    except Exception:  # the page may be gone; the next page load resets too
+        pass
 
 
 def lasso_maps(world, embeddings, fx0=0.05, fx1=0.35):

@@ -18,7 +18,7 @@ from fiftyone.operators.executor import ExecutionResult, resolve_type
 
 import fiftyone_plugin as fpl
 from fiftyone_plugin import app_selection
-from fiftyone_plugin.app_selection import check_unchanged, images_of, lassoed_map_ids
+from fiftyone_plugin.app_selection import check_unchanged, images_of, lassoed_map_ids, selection_key
 
 from test_evaluation import build, untrustworthy_specs  # noqa: F401
 from test_naming_panel import PanelDriver, mapped, rendered_view  # noqa: F401
@@ -135,12 +135,14 @@ def test_app_selections_list_every_source(mapped):
 
 def test_check_unchanged_refuses_empty_and_changed_sets():
     with pytest.raises(ValueError, match="no maps to name"):
-        check_unchanged([], [], "x")
+        check_unchanged(selection_key("lasso", []), [], "x")
     with pytest.raises(ValueError, match="changed since the form was shown: it showed 2 map.*now there are 0"):
-        check_unchanged(["a", "b"], None, "lassoed")
+        check_unchanged(selection_key("lasso", ["a", "b"]), None, "lassoed")
     with pytest.raises(ValueError, match="changed"):
-        check_unchanged(["a", "b"], ["a", "b", "c"], "x")
-    assert check_unchanged(["b", "a"], ["a", "b"], "x") == ["b", "a"]
+        check_unchanged(selection_key("lasso", ["a", "b"]), ["a", "b", "c"], "x")
+    with pytest.raises(ValueError, match="not a selection resolved by the form"):
+        check_unchanged("lasso", ["a"], "x")
+    assert check_unchanged(selection_key("lasso", ["b", "a"]), ["a", "b"], "x") == ["a", "b"]
 
 
 def test_images_of_a_patches_view_are_whole_images(mapped):
@@ -175,8 +177,9 @@ def form(ds, **request):
 
 
 def choices(schema, name="scope"):
+    """``{source: (value, label)}`` of the scope choices."""
     view = schema["type"]["properties"][name]["view"]
-    return {c["value"]: c["label"] for c in view["choices"]}
+    return {c["value"].split(":")[0]: (c["value"], c["label"]) for c in view["choices"]}
 
 
 def named(ds, annotator):
@@ -191,10 +194,11 @@ def test_operator_names_exactly_the_lassoed_maps(mapped):
     offered = choices(schema)
     total = mapped.count("actmaps.detections")
     touched = sum(len(ids) for ids in maps_by_sample(mapped)[:4])
-    assert offered["lasso"].startswith(f"The {len(lassoed)} map(s) lassoed in the Embeddings panel")
+    assert offered["lasso"][1].startswith(f"The {len(lassoed)} map(s) lassoed in the Embeddings panel")
     # the whole view (the 4 matched images) only as a choice, with its count
-    assert offered["view"] == f"All {touched} map(s) in the current view" and touched < total
-    assert params["scope"] == "lasso" and params["ids_lasso"] == ",".join(lassoed)  # carried as the App does
+    assert offered["view"][1] == f"All {touched} map(s) in the current view" and touched < total
+    # the set shown travels as the chosen value (the App sends choices)
+    assert params["scope"] == offered["lasso"][0] == selection_key("lasso", lassoed)
 
     result = foo.execute_operator(ASSIGN, dataset=mapped, params=dict(params, concept="heads"), **request)
     assert result.error is None, result.error
@@ -219,31 +223,33 @@ def test_operator_refuses_empty_and_unresolved_selections(mapped):
     schema, params = form(mapped, params={"maps_field": "actmaps", "annotator": "alice"})
     # nothing selected: no default, the whole view offered with its count
     assert "scope" not in params
-    assert choices(schema) == {"view": f"All {mapped.count('actmaps.detections')} map(s) in the current view"}
-    with pytest.raises(Exception, match="no map ids resolved by the form"):
-        foo.execute_operator(ASSIGN, dataset=mapped, params={"maps_field": "actmaps", "annotator": "alice", "scope": "lasso", "concept": "x"})
+    total = mapped.count("actmaps.detections")
+    assert [label for _, label in choices(schema).values()] == [f"All {total} map(s) in the current view"]
+    base = {"maps_field": "actmaps", "annotator": "alice", "concept": "x"}
+    # a scope that no form resolved: refused by the form's validation
+    with pytest.raises(Exception, match="Invalid enum value"):
+        foo.execute_operator(ASSIGN, dataset=mapped, params=dict(base, scope="lasso"))
     with pytest.raises(Exception, match="no maps to name"):
-        foo.execute_operator(
-            ASSIGN, dataset=mapped,
-            params={"maps_field": "actmaps", "annotator": "alice", "scope": "lasso", "ids_lasso": "", "concept": "x"},
-        )
+        foo.execute_operator(ASSIGN, dataset=mapped, params=dict(base, scope=selection_key("lasso", [])))
     # the view's maps as shown, but the view grew since
     small_view = mapped.limit(2)
-    _, params = form(mapped, params={"maps_field": "actmaps", "annotator": "alice", "scope": "view"}, view=small_view)
-    assert len(params["ids_view"].split(",")) == small_view.count("actmaps.detections")
+    schema, _ = form(mapped, params={"maps_field": "actmaps", "annotator": "alice"}, view=small_view)
+    shown = choices(schema)["view"][0]
+    assert shown == selection_key("view", small_view.values("actmaps.detections.id", unwind=True))
     with pytest.raises(Exception, match="changed since the form was shown"):
-        foo.execute_operator(ASSIGN, dataset=mapped, params=dict(params, concept="x"))
+        foo.execute_operator(ASSIGN, dataset=mapped, params=dict(base, scope=shown))
     assert named(mapped, "alice") == set()
     # the same view: named, exactly those
-    result = foo.execute_operator(ASSIGN, view=small_view, params=dict(params, concept="x"))
-    assert result.error is None and named(mapped, "alice") == set(params["ids_view"].split(","))
+    result = foo.execute_operator(ASSIGN, view=small_view, params=dict(base, scope=shown))
+    assert result.error is None
+    assert named(mapped, "alice") == set(small_view.values("actmaps.detections.id", unwind=True))
 
 
 def test_operator_form_warns_when_the_selection_changed(mapped):
     lassoed = lasso_across_images(mapped)
-    params = {"maps_field": "actmaps", "annotator": "alice", "scope": "lasso", "ids_lasso": ",".join(lassoed)}
+    params = {"maps_field": "actmaps", "annotator": "alice", "scope": selection_key("lasso", lassoed)}
     schema, _ = form(mapped, params=params, extended=app_lasso(lassoed[:3]))
-    assert "3 now" in schema["type"]["properties"]["selection_changed"]["view"]["label"]
+    assert "4 map(s) then, 3 now" in schema["type"]["properties"]["selection_changed"]["view"]["label"]
     schema, _ = form(mapped, params=params, extended=app_lasso(lassoed))
     assert "selection_changed" not in schema["type"]["properties"]
 
@@ -374,4 +380,5 @@ def test_untrustworthy_operator_opens_the_top_view_itself(small):
     # the saved view's stages, not its name (the App's list of saved views lags)
     assert set_view[0]["params"].get("name") is None
     sent = [{k: v for k, v in stage.items() if k != "_uuid"} for stage in set_view[0]["params"]["view"]]
-    assert sent == json.loads(json.dumps(small.load_saved_view(top)._serialize(include_uuid=False)))
+    saved = [{k: v for k, v in stage.items() if k != "_uuid"} for stage in small.load_saved_view(top)._serialize()]
+    assert sent == json.loads(json.dumps(saved))
