@@ -4,6 +4,8 @@ import fiftyone as fo
 import fiftyone.operators.types as types
 
 from fiftyone_plugin.activation_maps import MAPS_RUN_TYPE
+from fiftyone_plugin.app_selection import app_selections as _app_selections
+from fiftyone_plugin.app_selection import images_of, map_ids_in
 from fiftyone_plugin.concepts import list_annotators, list_concepts
 
 
@@ -74,25 +76,65 @@ def report_progress(ctx, label):
     )
 
 
+def base_view(ctx):
+    """The App's view without its extended stages (the Embeddings panel's
+    lasso lives there): the saved view, or the view's own stages."""
+    import fiftyone.server.view as fosv
+
+    params = ctx.request_params
+    return fosv.get_view(ctx.dataset, view_name=params.get("view_name"), stages=params.get("view"), reload=False)
+
+
+def app_selections(ctx, maps_field):
+    """Every selection of maps the App sends with this request, by source
+    (see :func:`fiftyone_plugin.app_selection.app_selections`)."""
+    return _app_selections(
+        ctx.dataset,
+        maps_field,
+        base_view=base_view(ctx),
+        view=ctx.view,
+        extended=ctx.request_params.get("extended"),
+        selected=ctx.selected,
+        selected_labels=ctx.selected_labels,
+        extended_selection=ctx.extended_selection,
+    )
+
+
 def selected_map_ids(ctx, maps_field):
-    """Maps the user selected in the App: labels selected in the grid or
-    modal, or patches selected in a patches view of ``maps_field``."""
-    ids = [
-        label["label_id"]
-        for label in (ctx.selected_labels or [])
-        if label.get("field") == maps_field
-    ]
-    view = ctx.view
-    if ctx.selected and getattr(view, "_is_patches", False) and view._label_fields == [maps_field]:
-        # in a patches view, a patch's id is its map's id
-        ids.extend(ctx.selected)
-    return list(dict.fromkeys(ids))
+    """The maps the user selected in the App, from its first selection
+    source (labels ticked in the grid or modal, patches ticked in a patches
+    view of ``maps_field``, an Embeddings-panel lasso, the extended
+    selection); ``[]`` if none."""
+    found = app_selections(ctx, maps_field)
+    return found[0]["ids"] if found else []
+
+
+def target_images(ctx, view=None):
+    """What an evaluation runs on: the operator's target view, or, where
+    that is a patches (frames, clips) view, the images under it, with all
+    their maps. Returns ``(collection, note)``; ``note`` says what was
+    substituted (``None`` if nothing)."""
+    view = ctx.target_view() if view is None else view
+    images = images_of(view)
+    if images is view:
+        return view, None
+    return images, f"the {len(images)} image(s) under the current patches view, with all their maps"
+
+
+def target_images_notice(ctx, inputs):
+    """Say in the form when the evaluation will run on the images under a
+    patches view rather than on the patches."""
+    try:
+        _, note = target_images(ctx)
+    except Exception:  # the form must render whatever the view
+        return
+    if note:
+        inputs.view("target_images", types.Notice(label=f"Runs on {note}"))
 
 
 def map_ids_in_view(view, maps_field):
     """Every map in ``view`` (a samples or patches view, filtered or not)."""
-    _, path = view._get_label_field_path(maps_field, "id")
-    return view.values(path, unwind=True)
+    return map_ids_in(view, maps_field)
 
 
 def output_summary(outputs, summary, labels=None):

@@ -8,15 +8,23 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.app_selection import (
+    SOURCE_LABELS,
+    check_unchanged,
+    parse_selection_key,
+    record_undo,
+    selection_key,
+)
 from fiftyone_plugin.concepts import NOT_NAMEABLE
+from fiftyone_plugin.naming import existing_map_ids
 
 from ._common import (
     annotator_input,
+    app_selections,
     concept_choice_input,
     map_ids_in_view,
     maps_field_input,
     output_summary,
-    selected_map_ids,
 )
 
 
@@ -25,13 +33,29 @@ def _config(name, label, description):
 
 
 class AssignConcept(foo.Operator):
+    """Names an explicit set of maps: the form resolves which maps each
+    selection source (grid, patches, Embeddings lasso, the whole view)
+    holds and shows their number; the chosen option carries that set as
+    ``"<source>:<count>:<digest>"`` (the App sends a form's choices, not its
+    hidden fields); execution names exactly the maps the source selects if
+    they are that set, and refuses an empty or changed set (e.g. the App
+    re-synced and dropped a lasso). Callers without a form pass
+    ``scope="ids"`` and ``map_ids``."""
+
     @property
     def config(self):
         return _config(
             "assign_concept",
             "Interactive naming: name selected maps",
-            "Assign the selected maps (or all maps in the current view) to a concept",
+            "Assign the maps selected in the App (grid, patches, Embeddings lasso) or, explicitly, all maps in the view to a concept",
         )
+
+    @staticmethod
+    def _sources(ctx, maps_field):
+        """``{source: (label, ids)}`` the App selects now, ``view`` included."""
+        found = {s["source"]: (s["label"], s["ids"]) for s in app_selections(ctx, maps_field)}
+        found["view"] = (SOURCE_LABELS["view"], map_ids_in_view(ctx.view, maps_field))
+        return found
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -40,12 +64,50 @@ class AssignConcept(foo.Operator):
             return types.Property(inputs)
         annotator_input(ctx, inputs, maps_field)
 
-        selected = selected_map_ids(ctx, maps_field)
+        sources = self._sources(ctx, maps_field)
         scope = types.RadioGroup()
-        if selected:
-            scope.add_choice("selected", label=f"The {len(selected)} selected map(s)")
-        scope.add_choice("view", label="All maps in the current view")
-        inputs.enum("scope", scope.values(), default=scope.values()[0], view=scope, label="Maps")
+        offered = []
+        for source, (label, ids) in sources.items():
+            if source == "view":
+                text = f"All {len(ids)} map(s) in the current view"
+            else:
+                text = f"The {len(ids)} map(s) {label}"
+            scope.add_choice(selection_key(source, ids), label=text)
+            offered.append(selection_key(source, ids))
+        chosen = ctx.params.get("scope")
+        changed = None
+        if chosen == "ids":
+            # a caller without a form (SDK, another operator) names given maps
+            given = ctx.params.get("map_ids") or []
+            scope.add_choice("ids", label=f"The {len(set(given))} map(s) {SOURCE_LABELS['ids']}")
+            inputs.list("map_ids", types.String(), view=types.HiddenView())
+        elif chosen and chosen not in offered:
+            # chosen when the form opened, different now (e.g. the App
+            # re-synced and dropped a lasso): kept as chosen, so that
+            # execution refuses it with a clear message, not a form error
+            try:
+                source, count, _ = parse_selection_key(chosen)
+            except ValueError:
+                source, count = None, 0
+            if source in SOURCE_LABELS:
+                now = len(sources.get(source, (None, []))[1])
+                scope.add_choice(chosen, label=f"The {count} map(s) {SOURCE_LABELS[source]} (changed: {now} now)")
+                changed = (count, now)
+        selections = [k for k in offered if not k.startswith("view:")]
+        # the whole view is never the default: it must be chosen, count in sight
+        default = selections[0] if selections else None
+        inputs.enum(
+            "scope", scope.values(), default=default, required=True, view=scope, label="Maps to name",
+            description=None if selections else "Nothing is selected in the App (grid, patches, or a lasso in the Embeddings panel)",
+        )
+        if changed:
+            inputs.view(
+                "selection_changed",
+                types.Warning(
+                    label=f"The selection changed since this form opened: {changed[0]} map(s) then, "
+                    f"{changed[1]} now. Close and reopen the form to name the new selection."
+                ),
+            )
 
         action = types.RadioGroup()
         action.add_choice("name", label="Name them")
@@ -57,18 +119,29 @@ class AssignConcept(foo.Operator):
         return types.Property(inputs, view=types.View(label="Name maps"))
 
     def execute(self, ctx):
-        maps_field = ctx.params["maps_field"]
-        if ctx.params.get("scope", "selected") == "selected":
-            ids = selected_map_ids(ctx, maps_field)
+        p = ctx.params
+        maps_field = p["maps_field"]
+        scope = p.get("scope")
+        if scope == "ids":
+            ids = existing_map_ids(ctx.dataset, p.get("map_ids") or [], maps_field)
+            if not ids or len(ids) != len(set(p.get("map_ids") or [])):
+                raise ValueError("map_ids must name existing maps of the maps field (nothing was named)")
+            label = SOURCE_LABELS["ids"]
         else:
-            ids = map_ids_in_view(ctx.view, maps_field)
-        if not ids:
-            raise ValueError("no maps selected")
-        action = ctx.params.get("action", "name")
-        concept = {"name": ctx.params.get("concept"), "not_nameable": NOT_NAMEABLE, "clear": None}[action]
-        result = fpl.assign_concept(ctx.dataset, ids, concept, ctx.params["annotator"], maps_field=maps_field)
+            source, _, _ = parse_selection_key(scope)
+            label, current = self._sources(ctx, maps_field).get(source, (SOURCE_LABELS.get(source, source), []))
+            ids = check_unchanged(scope, current, label)
+        action = p.get("action", "name")
+        concept = {"name": p.get("concept"), "not_nameable": NOT_NAMEABLE, "clear": None}[action]
+        result = fpl.assign_concept(ctx.dataset, ids, concept, p["annotator"], maps_field=maps_field)
+        # the naming panel offers to undo it
+        record_undo(
+            ctx.dataset,
+            {"kind": "assign", "annotator": p["annotator"], "previous": result["previous"], "concept": concept},
+            maps_field,
+        )
         ctx.ops.reload_dataset()
-        return {"assigned": result["assigned"], "concept": concept or ""}
+        return {"assigned": result["assigned"], "concept": concept or "", "maps": f"{len(ids)} {label}"}
 
     def resolve_output(self, ctx):
         outputs = types.Object()

@@ -16,7 +16,7 @@ from fiftyone_plugin.neurons import neuron_correspondence
 from fiftyone_plugin.report import render_report, write_report
 from fiftyone_plugin.summaries import summarize_concepts, to_records, untrustworthy_concepts
 
-from ._common import annotator_input, maps_field_input, output_summary
+from ._common import annotator_input, maps_field_input, output_summary, target_images, target_images_notice
 
 # rows sent back to the App at most (the full table is in the run results)
 MAX_ROWS = 200
@@ -91,6 +91,7 @@ class ComputeExplanations(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         ctx.target_view()
+        target_images_notice(ctx, inputs)
         maps_field = maps_field_input(ctx, inputs)
         if maps_field is None:
             return types.Property(inputs)
@@ -110,7 +111,7 @@ class ComputeExplanations(foo.Operator):
     def execute(self, ctx):
         p = ctx.params
         summary = compute_explanations(
-            ctx.target_view(),
+            target_images(ctx)[0],
             p["annotator"],
             maps_field=p["maps_field"],
             explanation_field=p.get("explanation_field") or None,
@@ -153,6 +154,7 @@ class SummarizeConcepts(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         ctx.target_view()
+        target_images_notice(ctx, inputs)
         maps_field = maps_field_input(ctx, inputs)
         if maps_field is None:
             return types.Property(inputs)
@@ -166,7 +168,7 @@ class SummarizeConcepts(foo.Operator):
     def execute(self, ctx):
         p = ctx.params
         df = summarize_concepts(
-            ctx.target_view(),
+            target_images(ctx)[0],
             p["annotator"],
             maps_field=p["maps_field"],
             gt_field=p.get("gt_field") or None,
@@ -219,6 +221,7 @@ class FindUntrustworthyConcepts(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         ctx.target_view()
+        target_images_notice(ctx, inputs)
         maps_field = maps_field_input(ctx, inputs)
         if maps_field is None:
             return types.Property(inputs)
@@ -239,7 +242,7 @@ class FindUntrustworthyConcepts(foo.Operator):
         p = ctx.params
         gt_field = p.get("gt_field") or None
         df = untrustworthy_concepts(
-            ctx.target_view(),
+            target_images(ctx)[0],
             p["annotator"],
             gt_field,
             maps_field=p["maps_field"],
@@ -255,7 +258,10 @@ class FindUntrustworthyConcepts(foo.Operator):
         if not ctx.delegated:
             ctx.ops.reload_dataset()
             if top_view and p.get("open_top", True):
-                ctx.ops.set_view(name=top_view)
+                # the view itself, not its name: the App's list of saved
+                # views is not refreshed yet, and set_view(name=...) fails
+                # there with "Saved view ... does not exist"
+                ctx.ops.set_view(view=ctx.dataset.load_saved_view(top_view))
         return {
             "run_key": df.attrs["run_key"],
             "ranked_by": df.attrs["by"],
@@ -295,6 +301,7 @@ class NeuronCorrespondence(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         ctx.target_view()
+        target_images_notice(ctx, inputs)
         maps_field = maps_field_input(ctx, inputs)
         if maps_field is not None:
             annotator_input(ctx, inputs, maps_field)
@@ -302,7 +309,7 @@ class NeuronCorrespondence(foo.Operator):
 
     def execute(self, ctx):
         p = ctx.params
-        result = neuron_correspondence(ctx.target_view(), p["annotator"], maps_field=p["maps_field"])
+        result = neuron_correspondence(target_images(ctx)[0], p["annotator"], maps_field=p["maps_field"])
         return {
             "run_key": result.run_key,
             "nmi": result.nmi,
@@ -338,6 +345,7 @@ class WriteReport(foo.Operator):
     def resolve_input(self, ctx):
         inputs = types.Object()
         ctx.target_view()
+        target_images_notice(ctx, inputs)
         maps_field = maps_field_input(ctx, inputs)
         if maps_field is None:
             return types.Property(inputs)
@@ -360,11 +368,11 @@ class WriteReport(foo.Operator):
         )
         path = p.get("path") or None
         if path is not None:
-            result = write_report(ctx.target_view(), p["annotator"], path, **kwargs)
+            result = write_report(target_images(ctx)[0], p["annotator"], path, **kwargs)
             return {"path": result["path"], "bytes": result["bytes"], **_sections(result["sections"])}
         if ctx.delegated:
             raise ValueError("a delegated report needs a server-side path")
-        document, sections = render_report(ctx.target_view(), p["annotator"], **kwargs)
+        document, sections = render_report(target_images(ctx)[0], p["annotator"], **kwargs)
         data = document.encode("utf-8")
         ctx.ops.browser_download(
             "data:text/html;base64," + base64.b64encode(data).decode("ascii"),

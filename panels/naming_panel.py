@@ -6,14 +6,16 @@ Rendering and event plumbing only; all work is done by
 ``fiftyone_plugin.naming`` and the concept store.
 """
 
+import time
+
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin import naming
+from fiftyone_plugin import app_selection, naming
 from fiftyone_plugin.visualization import layout_options
 from fiftyone_plugin.concepts import NOT_NAMEABLE, list_annotators, validate_annotator
 
-from ..operators._common import maps_fields, selected_map_ids
+from ..operators._common import app_selections, base_view, maps_fields
 
 PER_PAGE = 24
 
@@ -189,18 +191,36 @@ class NamingPanel(foo.Panel):
     def on_change_selected(self, ctx):
         maps_field = self._maps_field(ctx)
         if maps_field and ctx.selected:
-            ids = selected_map_ids(ctx, maps_field)
-            if ids:
-                self._set_selection(ctx, ids)
+            found = [s for s in app_selections(ctx, maps_field) if s["source"] == "patches"]
+            if found:
+                self._set_selection(ctx, found[0]["ids"])
 
     def on_change_extended_selection(self, ctx):
-        # a lasso in the App's Embeddings panel over the maps' layout
+        # the legacy extended selection (set by operators, older panels)
         selection = (ctx.extended_selection or {}).get("selection") or []
         maps_field = self._maps_field(ctx)
         if maps_field and selection:
             ids = naming.existing_map_ids(ctx.dataset, selection, maps_field)
             if ids:
                 self._set_selection(ctx, ids)
+
+    def on_change_view(self, ctx):
+        # a lasso in the App's Embeddings panel over the maps' layout: the
+        # App adds a stage on the lassoed map ids to its extended stages
+        # and tells panels through this event. A lasso is taken once: a
+        # later re-sync of the view (same lasso) leaves the panel's own
+        # selection alone, and a lasso that is dropped changes nothing
+        maps_field = self._maps_field(ctx)
+        if not maps_field:
+            return
+        ids = app_selection.lassoed_map_ids(base_view(ctx), ctx.request_params.get("extended"), maps_field)
+        if not ids:
+            ctx.panel.state.lasso_digest = None
+            return
+        digest = app_selection.ids_digest(ids)
+        if digest != ctx.panel.state.lasso_digest:
+            ctx.panel.state.lasso_digest = digest
+            self._set_selection(ctx, ids)
 
     # ---- panel events ----------------------------------------------------
 
@@ -237,11 +257,16 @@ class NamingPanel(foo.Panel):
 
     def use_app_selection(self, ctx):
         maps_field = self._maps_field(ctx)
-        ids = selected_map_ids(ctx, maps_field) if maps_field else []
-        if not ids:
-            self._say(ctx, "Nothing is selected in the App: select patches or labels of the maps field", error=True)
+        found = app_selections(ctx, maps_field) if maps_field else []
+        if not found:
+            self._say(
+                ctx,
+                "Nothing is selected in the App: tick patches or labels of the maps field, or lasso maps in the Embeddings panel",
+                error=True,
+            )
             return
-        self._set_selection(ctx, ids)
+        self._set_selection(ctx, found[0]["ids"])
+        self._say(ctx, f"{len(found[0]['ids'])} map(s) {found[0]['label']}")
 
     def drop_map(self, ctx):
         # the gallery sends every map dropped since its last answer
@@ -282,7 +307,7 @@ class NamingPanel(foo.Panel):
         except ValueError as e:
             self._say(ctx, str(e), error=True)
             return
-        ctx.panel.state.undo = record
+        self._remember(ctx, record)
         what = "unnamed" if concept is None else f"named '{naming.display_name(concept)}'"
         self._say(ctx, f"{len(ids)} map(s) {what}")
         ctx.panel.state.namings = (ctx.panel.state.namings or 0) + 1  # empties the name field
@@ -305,8 +330,34 @@ class NamingPanel(foo.Panel):
     def unassign(self, ctx):
         self._act(ctx, None)
 
+    def _operator_undo(self, ctx):
+        """The 'name selected maps' operator's undo record for this
+        annotator, if it acted after this panel's last action."""
+        maps_field, annotator = self._maps_field(ctx), self._annotator(ctx)
+        if not (maps_field and annotator):
+            return None
+        try:
+            record = app_selection.pending_undo(ctx.dataset, annotator, maps_field)
+        except Exception:  # no execution store: nothing to offer
+            return None
+        if record and record.get("time", 0) > (ctx.panel.state.last_action_time or 0):
+            return record
+        return None
+
     def undo(self, ctx):
         record = ctx.panel.state.undo
+        external = self._operator_undo(ctx)
+        if external and external["time"] > ((record or {}).get("time") or 0):
+            try:
+                done = app_selection.undo_operator_naming(ctx.dataset, external, self._maps_field(ctx))
+            except ValueError as e:
+                self._say(ctx, f"Could not undo: {e}", error=True)
+                return
+            ctx.panel.state.last_action_time = external["time"]  # taken: not offered again
+            skipped = f", {done['skipped']} renamed since left as they are" if done["skipped"] else ""
+            self._say(ctx, f"Undid the operator's naming ({done['restored']} map(s){skipped})")
+            self.resync(ctx)
+            return
         if not record:
             self._say(ctx, "Nothing to undo", error=True)
             return
@@ -319,6 +370,13 @@ class NamingPanel(foo.Panel):
         self._say(ctx, f"Undid the last {record['kind']} ({count} map(s))")
         self.resync(ctx)
 
+    def _remember(self, ctx, record):
+        # this panel's one undo step; an operator's earlier naming is no
+        # longer the last action
+        record["time"] = time.time()
+        ctx.panel.state.undo = record
+        ctx.panel.state.last_action_time = record["time"]
+
     def _manage(self, ctx, action, **kwargs):
         annotator = self._annotator(ctx)
         if not annotator:
@@ -329,7 +387,7 @@ class NamingPanel(foo.Panel):
         except (ValueError, KeyError, TypeError) as e:
             self._say(ctx, str(e), error=True)
             return
-        ctx.panel.state.undo = record
+        self._remember(ctx, record)
         self._say(ctx, f"{action}: {count} map(s) changed")
         self.resync(ctx)
 
@@ -421,7 +479,7 @@ class NamingPanel(foo.Panel):
                 picker.add_choice(entry["key"], label=entry["label"])
             top.enum("layout_key", picker.values(), view=picker, label="Layout", default=state.layout_key, on_change=self.set_layout)
         top.btn("refresh", label="Refresh", icon="refresh", on_click=self.refresh)
-        top.btn("undo", label="Undo", icon="undo", on_click=self.undo, disabled=not state.undo)
+        top.btn("undo", label="Undo", icon="undo", on_click=self.undo, disabled=not (state.undo or self._operator_undo(ctx)))
 
         if state.message:
             view = types.Error if state.message_is_error else types.Notice

@@ -15,6 +15,7 @@ from fiftyone.operators.delegated import DelegatedOperationService
 from fiftyone.operators.executor import ExecutionRunState
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.app_selection import selection_key
 
 PLUGIN = "@interactive-naming/interactive-naming"
 OPERATOR_NAMES = [
@@ -95,7 +96,9 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
         uri("assign_concept"),
         dataset=images,
         selected_labels=selected,
-        params={"maps_field": "actmaps", "annotator": "alice", "scope": "selected", "action": "name", "concept": "stripes"},
+        # the form's option: which maps it showed (see test_routes.py)
+        params={"maps_field": "actmaps", "annotator": "alice", "scope": selection_key("labels", [m["label_id"] for m in selected]),
+                "action": "name", "concept": "stripes"},
     )
     assert result.error is None, result.error
     assert fpl.list_concepts(images, "alice") == {"stripes": len(selected)}
@@ -108,7 +111,7 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
         dataset=images,
         view=patches,
         selected=picked,
-        params={"maps_field": "actmaps", "annotator": "alice", "scope": "selected", "action": "name", "concept": "dots"},
+        params={"maps_field": "actmaps", "annotator": "alice", "scope": selection_key("patches", picked), "action": "name", "concept": "dots"},
     )
     assert result.error is None, result.error
     assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "dots": 4}
@@ -118,7 +121,8 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
         uri("assign_concept"),
         dataset=images,
         view=patches.limit(2),
-        params={"maps_field": "actmaps", "annotator": "bob", "scope": "view", "action": "not_nameable"},
+        params={"maps_field": "actmaps", "annotator": "bob", "scope": selection_key("view", patches.limit(2).values("actmaps.id")),
+                "action": "not_nameable"},
     )
     assert result.error is None, result.error
     assert fpl.list_concepts(images, "bob") == {fpl.NOT_NAMEABLE: 2}
@@ -129,7 +133,8 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
             uri("assign_concept"),
             dataset=images,
             view=patches,
-            params={"maps_field": "actmaps", "annotator": "alice", "scope": "view", "action": "name", "concept": " "},
+            params={"maps_field": "actmaps", "annotator": "alice", "scope": selection_key("view", patches.values("actmaps.id")),
+                    "action": "name", "concept": " "},
         )
     assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "dots": 4}
 
