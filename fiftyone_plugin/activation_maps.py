@@ -25,6 +25,7 @@ from .images import ImageLoadError, load_rgb_image
 from .models import resolve_model
 from .runs import register_run, save_run_results
 from .storage import check_field_name, check_image_collection, declare_map_schema
+from .visualization import stale_layouts, stale_message
 
 logger = logging.getLogger(__name__)
 
@@ -168,7 +169,9 @@ def compute_activation_maps(
     -------
     dict
         ``{"run_key", "layer", "processed", "skipped", "failed", "num_maps",
-        "names_kept", "geometry_unknown", "seconds"}``.
+        "names_kept", "geometry_unknown", "stale_layouts", "seconds"}``;
+        ``stale_layouts`` lists the layouts (brain keys) some of whose maps
+        this run replaced (each also logged as a warning).
     """
     check_image_collection(samples)
     check_field_name(maps_field, "maps_field")
@@ -329,7 +332,13 @@ def _compute(
         "geometry_unknown": writer.geometry_unknown,
         "seconds": round(seconds, 3),
     }
+    # layouts drawn from the replaced maps no longer show them: say so now,
+    # not only when a layout is next read
+    stale = stale_layouts(dataset, maps_field) if writer.processed else []
+    summary["stale_layouts"] = [entry["brain_key"] for entry in stale]
     save_run_results(samples, run_key, summary)
+    for entry in stale:
+        logger.warning("%s", stale_message(entry))
     if writer.failed:
         logger.warning(
             "%d sample(s) could not be processed; see the %r field",

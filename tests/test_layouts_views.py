@@ -4,6 +4,7 @@ grouped collections. Real mongod, real FiftyOne Brain, real umap-learn and
 scikit-learn; maps are written straight into the real schema so that the
 descriptors (and so the right answers) are chosen by hand."""
 
+import logging
 import warnings
 
 import numpy as np
@@ -407,13 +408,17 @@ def test_panel_layout_picker_and_stale_warning(dataset, rgb_images):
     assert rendered_view(panel, "layout_warning")
 
 
-def test_recomputing_all_maps_leaves_a_fully_stale_layout(dataset, rgb_images):
+def test_recomputing_all_maps_leaves_a_fully_stale_layout(dataset, rgb_images, caplog):
     from test_activation_maps import TinyNet
 
     dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images[:4]])
     fpl.compute_activation_maps(dataset, TinyNet(), top_k=2)
     fpl.compute_map_visualization(dataset, method="pca", brain_key="before")
-    fpl.compute_activation_maps(dataset, TinyNet(), top_k=2, skip_existing=False, overwrite=True)
+    # the recompute itself says the layout went stale (not only a later read)
+    with caplog.at_level(logging.WARNING, logger="fiftyone_plugin.activation_maps"):
+        summary = fpl.compute_activation_maps(dataset, TinyNet(), top_k=2, skip_existing=False, overwrite=True)
+    assert summary["stale_layouts"] == ["before"]
+    assert "'before' is stale: 8 of its 8 maps" in caplog.text
     (entry,) = stale_layouts(dataset)
     # hand count: all 4 x 2 maps have new ids, none carries the old points
     assert (entry["brain_key"], entry["num_maps"], entry["live_maps"]) == ("before", 8, 0)
