@@ -19,7 +19,8 @@ Action model (each counts as one action):
   suggestions is not an action).
 
 Lasso-only: lasso + name cells until 90 % of the maps are named. Assisted:
-lasso + name ``n`` cells, then accept; while fewer than 90 % are named, lasso
+lasso + name ``n`` cells (one showing a concept not named yet first, then
+the largest), then accept; while fewer than 90 % are named, lasso
 + name one more cell of the unnamed maps and accept again. For each strategy
 the cheapest setting (number of k-means cells ``k``; for assistance also
 ``n`` and the confidence) that reaches 90 % named at >= 95 % agreement with
@@ -85,7 +86,12 @@ def assisted(dataset, annotator, ids, cells, truth_words, n_first, min_confidenc
 
     def lasso_next(count):
         nonlocal actions
-        for _, members in _lasso_order(ids, cells, named)[:count]:
+        # the person sees what a cell shows: a concept not named yet first
+        # (so that the suggestions know every concept), then the largest
+        order = _lasso_order(ids, cells, named)
+        seen = set(hand.values())
+        order.sort(key=lambda cm: _name_cell(cm[1], truth_words)[0] in seen)
+        for _, members in order[:count]:
             word, kept, drops = _name_cell(members, truth_words)
             fpl.assign_concept(dataset, kept, word, annotator)
             hand.update({m: word for m in kept})
@@ -112,7 +118,7 @@ def assisted(dataset, annotator, ids, cells, truth_words, n_first, min_confidenc
     return actions, len(named) / len(ids), float(agreement)
 
 
-def measure(dataset, ks=(10, 20, 40, 80, 160, 320), firsts=(5, 10, 20), confidences=(0.9, 0.95), log=print):
+def measure(dataset, ks=(20, 40, 80, 160), firsts=(7, 14), confidences=(0.95,), assisted_ks=(80, 160), log=print):
     """Both strategies on ``dataset`` (maps, layout); returns the rows."""
     from fiftyone_plugin.demo import SimulatedAnnotator, SYNONYMS, CONCEPTS, true_concept
     from fiftyone_plugin.demo.pipeline import map_parts
@@ -126,15 +132,15 @@ def measure(dataset, ks=(10, 20, 40, 80, 160, 320), firsts=(5, 10, 20), confiden
     }
     ids, points = map_points(dataset)
     best_lasso = None
-    partitions = {k: _cells(points, k) for k in ks}
+    partitions = {k: _cells(points, k) for k in set(ks) | set(assisted_ks)}
     for k in ks:
         actions, named, agreement = lasso_only(ids, partitions[k], truth_words)
         log(f"  lasso only, k={k:>3}: {actions:>4} actions, {named:.2f} named, agreement {agreement:.3f}")
         if agreement >= TARGET_AGREEMENT and (best_lasso is None or actions < best_lasso[0]):
             best_lasso = (actions, k, agreement)
     best_assisted = None
-    for i, (k, n_first, conf) in enumerate(itertools.product(ks[:4], firsts, confidences)):
-        annotator = f"effort{i}"
+    for i, (k, n_first, conf) in enumerate(itertools.product(assisted_ks, firsts, confidences)):
+        annotator = f"effort_k{k}_n{n_first}_c{int(conf * 100)}"
         actions, named, agreement = assisted(dataset, annotator, ids, partitions[k], truth_words, n_first, conf)
         log(f"  assisted, k={k:>3}, first {n_first:>2} cells, accept >= {conf}: {actions:>4} actions, "
             f"{named:.2f} named, agreement {agreement:.3f}")
