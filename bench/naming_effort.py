@@ -118,7 +118,7 @@ def assisted(dataset, annotator, ids, cells, truth_words, n_first, min_confidenc
     return actions, len(named) / len(ids), float(agreement)
 
 
-def measure(dataset, ks=(20, 40, 80, 160), firsts=(7, 14), confidences=(0.95,), assisted_ks=(80, 160), log=print):
+def measure(dataset, ks=(20, 40, 80, 160), firsts=(14, 28), confidences=(0.95, 0.99), assisted_ks=(160, 320), log=print):
     """Both strategies on ``dataset`` (maps, layout); returns the rows."""
     from fiftyone_plugin.demo import SimulatedAnnotator, SYNONYMS, CONCEPTS, true_concept
     from fiftyone_plugin.demo.pipeline import map_parts
