@@ -49,11 +49,18 @@ _EXPORTS = {
     "neuron_correspondence": "neurons",
     "write_report": "report",
     "render_report": "report",
+    "concept_deletion": "deletion",
+    "load_deletion_results": "deletion",
+    "suggest_concepts": "suggestions",
+    "accept_suggestions": "suggestions",
+    "undo_suggestions": "suggestions",
+    "transfer_concepts": "transfer",
 }
 
 _SUBMODULES = {
     "demo", "contributions", "models", "engine", "images", "mongod", "runs", "storage",
     "naming", "agreement", "krippendorff_fast", "explanations", "summaries", "neurons", "report",
+    "deletion", "suggestions", "transfer",
 }
 
 __all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)

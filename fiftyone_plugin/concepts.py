@@ -90,6 +90,24 @@ def _attribute(annotator):
     return _CONCEPT_PREFIX + annotator
 
 
+# Where a name came from when a machine proposed it: ``"suggested"`` (a
+# suggestion the annotator accepted, see fiftyone_plugin.suggestions) or
+# ``"transferred"`` (fiftyone_plugin.transfer); absent for names given by
+# hand. The prefix is not ``concept_``, so it is never read as an annotator.
+_PROVENANCE_PREFIX = "provenance_"
+
+
+def provenance_attribute(annotator):
+    """The map attribute holding the provenance of ``annotator``'s names."""
+    return _PROVENANCE_PREFIX + validate_annotator(annotator)
+
+
+def provenance_field(annotator, maps_field="actmaps"):
+    """The path of ``annotator``'s provenance attribute on the maps
+    (``actmaps.detections.provenance_alice``)."""
+    return f"{maps_field}.detections.{provenance_attribute(annotator)}"
+
+
 def _to_object_ids(map_ids):
     if isinstance(map_ids, str):
         map_ids = [map_ids]
@@ -175,15 +193,20 @@ def _has_data(dataset, maps_field, annotator):
     return dataset._sample_collection.find_one({path: {"$exists": True}}, {"_id": 1}) is not None
 
 
-def _write(dataset, maps_field, attribute, match, array_filter, concept):
+def _write(dataset, maps_field, attribute, match, array_filter, concept, clear=()):
     """One ``update_many``: set (or unset) ``attribute`` on the maps selected
-    by ``array_filter`` in the samples selected by ``match``."""
+    by ``array_filter`` in the samples selected by ``match`` (and unset the
+    attributes in ``clear`` in the same update)."""
     target = f"{maps_field}.detections.$[d].{attribute}"
     now = datetime.now(timezone.utc)
     if concept is None:
         update = {"$unset": {target: ""}, "$set": {"last_modified_at": now}}
     else:
         update = {"$set": {target: concept, "last_modified_at": now}}
+    if clear:
+        update.setdefault("$unset", {}).update(
+            {f"{maps_field}.detections.$[d].{a}": "" for a in clear}
+        )
     dataset._sample_collection.update_many(
         match, update, array_filters=[{f"d.{k}": v for k, v in array_filter.items()}]
     )
@@ -243,6 +266,8 @@ def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
             {f"{maps_field}.detections._id": {"$in": chunk}},
             {"_id": {"$in": chunk}},
             concept,
+            # a name given by hand is no longer a machine suggestion
+            clear=(provenance_attribute(annotator),),
         )
     return {
         "assigned": len(oids),

@@ -1,6 +1,13 @@
 """The plugin's operators: thin wrappers over the ``fiftyone_plugin`` SDK."""
 
 from .agreement import ComputeAgreement
+from .assistance import (
+    AcceptSuggestions,
+    ConceptDeletion,
+    SuggestConcepts,
+    TransferConcepts,
+    UndoSuggestions,
+)
 from .compute import ComputeActivationMaps, ComputeMapLayout
 from .evaluation import (
     ComputeExplanations,
@@ -33,4 +40,9 @@ OPERATORS = [
     NeuronCorrespondence,
     WriteReport,
     ComputeAgreement,
+    SuggestConcepts,
+    AcceptSuggestions,
+    UndoSuggestions,
+    TransferConcepts,
+    ConceptDeletion,
 ]

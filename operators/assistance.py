@@ -1,0 +1,273 @@
+"""Operators for naming assistance, transfer and the causal check. Thin
+wrappers: the work is done by ``fiftyone_plugin.suggestions``,
+``.transfer`` and ``.deletion``."""
+
+import fiftyone.operators as foo
+import fiftyone.operators.types as types
+
+from fiftyone_plugin.concepts import NOT_NAMEABLE, list_concepts
+from fiftyone_plugin.deletion import concept_deletion
+from fiftyone_plugin.runs import register_run, save_run_results
+from fiftyone_plugin.summaries import to_records
+from fiftyone_plugin.suggestions import accept_suggestions, suggest_concepts, undo_suggestions
+from fiftyone_plugin.transfer import transfer_concepts
+
+from ._common import annotator_input, maps_field_input, output_summary
+from .compute import MODEL_SOURCES, load_model_from_params
+from .evaluation import _gt_field_input, _rounded, _table_output
+
+ACCEPT_RUN_TYPE = "accepted_suggestions"
+
+
+def _config(name, label, description, delegated=True):
+    return foo.OperatorConfig(
+        name=name,
+        label=label,
+        description=description,
+        dynamic=True,
+        allow_immediate_execution=True,
+        allow_delegated_execution=delegated,
+    )
+
+
+def _accept_run_key(annotator):
+    return f"accepted_suggestions_{annotator}"
+
+
+class SuggestConcepts(foo.Operator):
+    @property
+    def config(self):
+        return _config(
+            "suggest_concepts",
+            "Interactive naming: suggest concepts for unnamed maps",
+            "Learn from the maps you named which of your concepts each unnamed map most likely shows",
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        ctx.target_view()
+        maps_field = maps_field_input(ctx, inputs)
+        if maps_field is None:
+            return types.Property(inputs)
+        annotator_input(ctx, inputs, maps_field)
+        return types.Property(inputs, view=types.View(label="Suggest concepts"))
+
+    def execute(self, ctx):
+        p = ctx.params
+        df = suggest_concepts(ctx.target_view(), p["annotator"], maps_field=p["maps_field"])
+        counts = {f"at_least_{t}": int((df["confidence"] >= t).sum()) for t in (0.5, 0.8, 0.9, 0.95)}
+        return {"run_key": df.attrs["run_key"], "num_suggestions": len(df),
+                "num_taught": df.attrs["num_taught"], **counts,
+                "rows": _rounded(to_records(df[["map_id", "concept", "confidence"]]))}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        _table_output(outputs, "rows", [("map_id", "Map"), ("concept", "Suggested concept"),
+                                        ("confidence", "Confidence")], "Most confident suggestions")
+        return types.Property(outputs, view=types.View(label="Suggestions"))
+
+
+class AcceptSuggestions(foo.Operator):
+    @property
+    def config(self):
+        return _config(
+            "accept_suggestions",
+            "Interactive naming: accept suggestions above a confidence",
+            "Name the unnamed maps by the stored suggestions whose confidence is at least the threshold",
+            delegated=False,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        maps_field = maps_field_input(ctx, inputs)
+        if maps_field is None:
+            return types.Property(inputs)
+        annotator = annotator_input(ctx, inputs, maps_field)
+        inputs.float("min_confidence", default=0.9, min=0.0, max=1.0, label="Accept at or above this confidence")
+        key = f"suggestions_{annotator}" if annotator else None
+        if key and key in ctx.dataset.list_runs():
+            rows = ctx.dataset.load_run_results(key, cache=False).suggestions
+            t = ctx.params.get("min_confidence", 0.9) or 0.0
+            n = sum(r["confidence"] >= t for r in rows)
+            inputs.view("count", types.Notice(label=f"{n} of {len(rows)} suggestions would be accepted"))
+        elif annotator:
+            inputs.view("none", types.Warning(label="No suggestions for this annotator: run 'suggest concepts' first"))
+        return types.Property(inputs, view=types.View(label="Accept suggestions"))
+
+    def execute(self, ctx):
+        p = ctx.params
+        annotator, maps_field = p["annotator"], p["maps_field"]
+        key = f"suggestions_{annotator}"
+        if key not in ctx.dataset.list_runs():
+            raise ValueError(f"no suggestions for {annotator}: run suggest_concepts first")
+        rows = ctx.dataset.load_run_results(key, cache=False).suggestions
+        record = accept_suggestions(ctx.dataset, annotator, rows,
+                                    min_confidence=p.get("min_confidence", 0.9), maps_field=maps_field)
+        # kept so that undo_suggestions can revert it
+        register_run(ctx.dataset, _accept_run_key(annotator), ACCEPT_RUN_TYPE,
+                     {"annotator": annotator, "maps_field": maps_field,
+                      "min_confidence": float(p.get("min_confidence", 0.9))})
+        save_run_results(ctx.dataset, _accept_run_key(annotator), {"record": record})
+        ctx.ops.reload_dataset()
+        return {"accepted": record["accepted"], "skipped": len(record["skipped"])}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        return types.Property(outputs, view=types.View(label="Suggestions accepted"))
+
+
+class UndoSuggestions(foo.Operator):
+    @property
+    def config(self):
+        return _config(
+            "undo_suggestions",
+            "Interactive naming: undo the last accepted suggestions",
+            "Unname the maps named by the last 'accept suggestions' (names changed by hand since are kept)",
+            delegated=False,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        maps_field = maps_field_input(ctx, inputs)
+        if maps_field is None:
+            return types.Property(inputs)
+        annotator_input(ctx, inputs, maps_field)
+        return types.Property(inputs, view=types.View(label="Undo accepted suggestions"))
+
+    def execute(self, ctx):
+        key = _accept_run_key(ctx.params["annotator"])
+        if key not in ctx.dataset.list_runs():
+            raise ValueError(f"nothing to undo for {ctx.params['annotator']}")
+        record = ctx.dataset.load_run_results(key, cache=False).record
+        reverted = undo_suggestions(ctx.dataset, record)
+        ctx.dataset.delete_run(key)
+        ctx.ops.reload_dataset()
+        return {"reverted": reverted}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        return types.Property(outputs, view=types.View(label="Undone"))
+
+
+class TransferConcepts(foo.Operator):
+    @property
+    def config(self):
+        return _config(
+            "transfer_concepts",
+            "Interactive naming: transfer concepts to unnamed maps",
+            "Name the maps an annotator did not name, as the machine annotator '<annotator>__auto'",
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        ctx.target_view()
+        maps_field = maps_field_input(ctx, inputs)
+        if maps_field is None:
+            return types.Property(inputs)
+        annotator_input(ctx, inputs, maps_field)
+        inputs.float("min_confidence", default=0.8, min=0.0, max=1.0, label="Name only at or above this confidence",
+                     description="Below it a map gets the outcome 'not sure' and no name")
+        return types.Property(inputs, view=types.View(label="Transfer concepts"))
+
+    def execute(self, ctx):
+        p = ctx.params
+        df = transfer_concepts(ctx.target_view(), p["annotator"], source=ctx.dataset, maps_field=p["maps_field"],
+                               min_confidence=p.get("min_confidence", 0.8))
+        if not ctx.delegated:
+            ctx.ops.reload_dataset()
+        return {"run_key": df.attrs["run_key"], "machine_annotator": df.attrs["machine_annotator"],
+                "named": df.attrs["named"], "not_sure": df.attrs["not_sure"]}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        return types.Property(outputs, view=types.View(label="Concepts transferred"))
+
+
+DELETION_COLUMNS = [
+    ("concept", "Concept"),
+    ("predicted_class", "Predicted class"),
+    ("n", "Samples"),
+    ("mean_drop", "Mean drop"),
+    ("mean_control_drop", "Control drop"),
+    ("wilcoxon_p", "p (Wilcoxon)"),
+    ("flipped", "Flipped"),
+    ("control_flipped", "Control flipped"),
+    ("errors", "Errors"),
+    ("fixed", "Fixed"),
+    ("control_fixed", "Control fixed"),
+]
+
+
+def _concepts_input(ctx, inputs, maps_field, annotator):
+    """An optional multi-choice of the annotator's concepts (empty: all)."""
+    try:
+        concepts = list_concepts(ctx.dataset, annotator, maps_field) if annotator else {}
+    except ValueError:
+        concepts = {}
+    choices = [types.Choice(c, label=f"{c} ({n})") for c, n in concepts.items() if c != NOT_NAMEABLE]
+    inputs.list("concepts", types.String(), required=False, label="Concepts (empty: all)",
+                view=types.AutocompleteView(choices=choices))
+
+
+class ConceptDeletion(foo.Operator):
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="concept_deletion",
+            label="Interactive naming: does the model use a concept? (deletion test)",
+            description="Occlude each concept's map regions in the image, rerun the model, compare with a random-place control",
+            dynamic=True,
+            allow_immediate_execution=True,
+            allow_delegated_execution=True,
+            default_choice_to_delegated=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        ctx.target_view()
+        sources = types.RadioGroup()
+        for value, label in MODEL_SOURCES.items():
+            sources.add_choice(value, label=label)
+        inputs.enum("model_source", sources.values(), default="demo", view=sources, label="Model")
+        source = ctx.params.get("model_source", "demo")
+        if source == "torchvision":
+            inputs.str("architecture", required=True, label="Architecture")
+            inputs.str("weights", required=True, label="Weights")
+        elif source == "zoo":
+            inputs.str("zoo_model", required=True, label="Zoo model")
+        maps_field = maps_field_input(ctx, inputs)
+        if maps_field is None:
+            return types.Property(inputs)
+        annotator = annotator_input(ctx, inputs, maps_field)
+        _concepts_input(ctx, inputs, maps_field, annotator)
+        _gt_field_input(ctx, inputs, maps_field)
+        fills = types.RadioGroup()
+        fills.add_choice("mean", label="The image's mean colour")
+        fills.add_choice("blur", label="A strong blur")
+        inputs.enum("fill", fills.values(), default="mean", view=fills, label="Fill")
+        inputs.int("seed", default=0, label="Seed of the control places")
+        inputs.bool("curves", default=False, label="Also deletion/insertion curves and completeness")
+        return types.Property(inputs, view=types.View(label="Concept deletion"))
+
+    def execute(self, ctx):
+        p = ctx.params
+        model, kwargs = load_model_from_params(p)
+        results = concept_deletion(
+            ctx.target_view(), p["annotator"], model, concepts=p.get("concepts") or None,
+            maps_field=p["maps_field"], gt_field=p.get("gt_field") or None, fill=p.get("fill", "mean"),
+            seed=p.get("seed", 0), curves=bool(p.get("curves")), **kwargs,
+        )
+        sentences = [results.sentence(c) for c in results.fixes["concept"]] if not results.fixes.empty else []
+        return {"run_key": results.run_key, "num_deletions": len(results.per_sample),
+                "sentences": sentences, "rows": _rounded(to_records(results.by_concept_class))}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        outputs.list("sentences", types.String(), label="Errors fixed")
+        _table_output(outputs, "rows", DELETION_COLUMNS, "Deletion vs control per concept and class")
+        return types.Property(outputs, view=types.View(label="Concept deletion"))
