@@ -385,8 +385,11 @@ def concept_deletion(
     model : torch.nn.Module, str or TorchImageModel
         the classifier (:func:`~fiftyone_plugin.models.resolve_model`; with
         ``weights``, ``classes``, ``transforms``, ``image_size``). Map
-        regions are in relative image coordinates, so the model's
-        preprocessing must see the whole image (a resize, not a crop).
+        regions are in relative coordinates of the displayed image (EXIF
+        orientation applied, placed through the preprocessing's geometry by
+        :func:`~fiftyone_plugin.compute_activation_maps`), so regions are
+        occluded in the image itself and any preprocessing (resize, crop,
+        pad) then runs on the edited image as usual.
     concepts : str or list of str, optional
         only these concepts (default: all of the annotator's).
     maps_field : str
