@@ -34,7 +34,7 @@ from scipy import stats
 import fiftyone as fo
 
 from .concepts import NOT_NAMEABLE, concept_field, validate_annotator
-from .engine import _logits_of
+from .engine import _follow, _ModelState, read_logits
 from .explanations import check_annotator
 from .images import ImageLoadError, load_rgb_image
 from .models import resolve_model
@@ -170,23 +170,40 @@ def _seed(seed, *keys):
 
 
 class _Classifier:
-    """Runs the whole model on PIL images and returns class probabilities."""
+    """Runs the whole model on PIL images and returns class probabilities,
+    reading the model's output as :class:`~fiftyone_plugin.engine.LayerGradientEngine`
+    does (the output as wide as the classes; one logit is a sigmoid binary
+    classifier). The model runs in eval mode; :meth:`restore` puts back its
+    mode and device as given."""
 
     def __init__(self, spec, device=None, batch_size=32):
         self.spec = spec
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        self.state = _ModelState(spec.module)
         self.module = spec.module.to(self.device).eval()
         self.batch_size = int(batch_size)
+        self.path = None
+
+    def restore(self):
+        self.state.restore(self.spec.module)
 
     @torch.no_grad()
     def probabilities(self, images):
         out = []
         for start in range(0, len(images), self.batch_size):
             batch = torch.stack([self.spec.transforms(im) for im in images[start : start + self.batch_size]])
-            logits = _logits_of(self.module(batch.to(self.device)))
-            out.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
+            output = self.module(batch.to(self.device))
+            if self.path is None:
+                self.path, self.width = read_logits(output, batch.shape[0], self.spec.classes)
+            logits = _follow(output, self.path).float()
+            if self.width == 1:
+                positive = torch.sigmoid(logits)
+                probs = torch.cat([1 - positive, positive], dim=1)
+            else:
+                probs = torch.softmax(logits, dim=1)
+            out.append(probs.cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -447,70 +464,73 @@ def concept_deletion(
     spec = resolve_model(model, weights=weights, classes=classes, transforms=transforms, image_size=image_size)
     classifier = _Classifier(spec, device=device, batch_size=batch_size)
 
-    rows, curve_rows, skipped = [], [], []
-    for sample_id, path, _ids, names, boxes, masks, targets, shares, gt in _read(
-        samples, annotator, maps_field, gt_field
-    ):
-        groups = {}
-        for k, name in enumerate(names or []):
-            if name in wanted:
-                groups.setdefault(name, []).append(k)
-        if not groups:
-            continue
-        try:
-            image = load_rgb_image(path)
-        except ImageLoadError as e:
-            skipped.append({"sample_id": sample_id, "error": str(e)})
-            continue
-        width, height = image.size
-        regions, controls = {}, {}
-        for concept, ks in sorted(groups.items()):
-            region = concept_region([boxes[k] for k in ks], [masks[k] for k in ks], width, height)
-            if not region.any():
+    try:
+        rows, curve_rows, skipped = [], [], []
+        for sample_id, path, _ids, names, boxes, masks, targets, shares, gt in _read(
+            samples, annotator, maps_field, gt_field
+        ):
+            groups = {}
+            for k, name in enumerate(names or []):
+                if name in wanted:
+                    groups.setdefault(name, []).append(k)
+            if not groups:
                 continue
-            moved, overlap = control_region(region, _seed(seed, sample_id, concept))
-            regions[concept] = region
-            controls[concept] = (moved, overlap)
-        if not regions:
-            continue
-        edited = [image]
-        for concept, region in regions.items():
-            edited.append(fill_region(image, region, fill, blur_radius))
-            edited.append(fill_region(image, controls[concept][0], fill, blur_radius))
-        probs = classifier.probabilities(edited)
-        before = int(np.argmax(probs[0]))
-        target_names = {t for t in (targets or []) if t is not None}
-        target = spec.class_index(next(iter(target_names))) if len(target_names) == 1 else None
-        target = before if target is None or target >= probs.shape[1] else target
-        drops = {}
-        for j, (concept, region) in enumerate(regions.items()):
-            p_del, p_ctl = probs[1 + 2 * j], probs[2 + 2 * j]
-            overlap = controls[concept][1]
-            after, ctl_after = int(np.argmax(p_del)), int(np.argmax(p_ctl))
-            drop = float(probs[0, target] - p_del[target])
-            ctl_drop = float(probs[0, target] - p_ctl[target])
-            drops[concept] = drop
-            rows.append({
-                "sample_id": sample_id,
-                "concept": concept,
-                "num_maps": len(groups[concept]),
-                "area": float(region.mean()),
-                "target": spec.class_name(target),
-                "label_before": spec.class_name(before),
-                "p_before": float(probs[0, target]),
-                "label_after": spec.class_name(after),
-                "p_after": float(p_del[target]),
-                "target_drop": drop,
-                "control_label_after": spec.class_name(ctl_after),
-                "control_p_after": float(p_ctl[target]),
-                "control_target_drop": ctl_drop,
-                "control_overlap": overlap,
-                "flipped": after != before,
-                "control_flipped": ctl_after != before,
-                "ground_truth": gt,
-            })
-        if curves:
-            curve_rows.append(_curves(classifier, image, regions, drops, target, probs[0, target], fill, blur_radius))
+            try:
+                image = load_rgb_image(path)
+            except ImageLoadError as e:
+                skipped.append({"sample_id": sample_id, "error": str(e)})
+                continue
+            width, height = image.size
+            regions, controls = {}, {}
+            for concept, ks in sorted(groups.items()):
+                region = concept_region([boxes[k] for k in ks], [masks[k] for k in ks], width, height)
+                if not region.any():
+                    continue
+                moved, overlap = control_region(region, _seed(seed, sample_id, concept))
+                regions[concept] = region
+                controls[concept] = (moved, overlap)
+            if not regions:
+                continue
+            edited = [image]
+            for concept, region in regions.items():
+                edited.append(fill_region(image, region, fill, blur_radius))
+                edited.append(fill_region(image, controls[concept][0], fill, blur_radius))
+            probs = classifier.probabilities(edited)
+            before = int(np.argmax(probs[0]))
+            target_names = {t for t in (targets or []) if t is not None}
+            target = spec.class_index(next(iter(target_names))) if len(target_names) == 1 else None
+            target = before if target is None or target >= probs.shape[1] else target
+            drops = {}
+            for j, (concept, region) in enumerate(regions.items()):
+                p_del, p_ctl = probs[1 + 2 * j], probs[2 + 2 * j]
+                overlap = controls[concept][1]
+                after, ctl_after = int(np.argmax(p_del)), int(np.argmax(p_ctl))
+                drop = float(probs[0, target] - p_del[target])
+                ctl_drop = float(probs[0, target] - p_ctl[target])
+                drops[concept] = drop
+                rows.append({
+                    "sample_id": sample_id,
+                    "concept": concept,
+                    "num_maps": len(groups[concept]),
+                    "area": float(region.mean()),
+                    "target": spec.class_name(target),
+                    "label_before": spec.class_name(before),
+                    "p_before": float(probs[0, target]),
+                    "label_after": spec.class_name(after),
+                    "p_after": float(p_del[target]),
+                    "target_drop": drop,
+                    "control_label_after": spec.class_name(ctl_after),
+                    "control_p_after": float(p_ctl[target]),
+                    "control_target_drop": ctl_drop,
+                    "control_overlap": overlap,
+                    "flipped": after != before,
+                    "control_flipped": ctl_after != before,
+                    "ground_truth": gt,
+                })
+            if curves:
+                curve_rows.append(_curves(classifier, image, regions, drops, target, probs[0, target], fill, blur_radius))
+    finally:
+        classifier.restore()
 
     per_sample = pd.DataFrame(rows, columns=PER_SAMPLE_COLUMNS)
     by_class, fixes = summarize_deletions(per_sample, gt_field is not None)
