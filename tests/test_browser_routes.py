@@ -24,13 +24,26 @@ pytestmark = pytest.mark.browser
 BRAIN_KEY = "actmaps_layout"
 
 
+def dismiss_popups(page):
+    """Close the App's popovers (an upsell popover may cover everything
+    after a few page loads) and its "Dismiss"/"Disable" banners."""
+    page.keyboard.press("Escape")
+    for text in ("Dismiss", "Disable"):
+        button = page.get_by_text(text, exact=True)
+        if button.count():
+            try:
+                button.first.click(timeout=3000)
+            except Exception:  # covered by a popover that Escape closes
+                page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+
+
 def reset_spaces(page):
     """Close every panel but the grid: the App keeps the session's panels
     across page loads (and other test modules expect the grid alone)."""
     page.locator("[data-cy=panel-tab-samples]").wait_for(timeout=120_000)
     page.wait_for_timeout(1000)
-    App(page).dismiss_popups()
-    page.keyboard.press("Escape")  # a menu or popover left open
+    dismiss_popups(page)
     closes = page.locator("[data-cy^=panel-tab-]:not([data-cy=panel-tab-samples]) button[title=Close]")
     while closes.count():
         closes.first.click()
@@ -43,7 +56,6 @@ def goto(app, app_server, world):
     page = app.page
     page.goto(f"{app_server}/datasets/{world.name}")
     reset_spaces(page)
-    app.dismiss_popups()
 
 
 @pytest.fixture(autouse=True)
