@@ -24,6 +24,20 @@ pytestmark = pytest.mark.browser
 BRAIN_KEY = "actmaps_layout"
 
 
+@pytest.fixture(scope="module")
+def app_server(workdir):
+    """An App server of this module's own: the App keeps session state
+    (panels, the Embeddings panel's mode) across pages of one server, and
+    these tests drive the Embeddings panel from a known start."""
+    import os
+
+    from fiftyone_plugin.app_server import AppServer
+
+    server = AppServer(os.path.join(workdir, "app-server-routes.log")).start()
+    yield server.url
+    server.stop()
+
+
 def dismiss_popups(page):
     """Close the App's popovers (an upsell popover may cover everything
     after a few page loads) and its "Dismiss"/"Disable" banners."""
