@@ -123,7 +123,12 @@ class OperatorPrompt:
         self.page.get_by_role("button", name="Execute").click()
 
     def close(self):
-        """Close the operator's output (or its form)."""
+        """Close the operator's output once it is shown."""
+        close = self.page.get_by_role("button", name="Close", exact=True)
+        try:
+            close.first.wait_for(timeout=15_000)
+        except Exception:  # no output dialog: a form or nothing
+            pass
         for name in ("Done", "Close", "Cancel"):
             button = self.page.get_by_role("button", name=name, exact=True)
             if button.count() and button.first.is_visible():

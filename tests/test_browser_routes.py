@@ -24,13 +24,40 @@ pytestmark = pytest.mark.browser
 BRAIN_KEY = "actmaps_layout"
 
 
+@pytest.fixture(scope="module")
+def app_server(workdir):
+    """An App server of this module's own: the App keeps session state
+    (panels, the Embeddings panel's mode) across pages of one server, and
+    these tests drive the Embeddings panel from a known start."""
+    import os
+
+    from fiftyone_plugin.app_server import AppServer
+
+    server = AppServer(os.path.join(workdir, "app-server-routes.log")).start()
+    yield server.url
+    server.stop()
+
+
+def dismiss_popups(page):
+    """Close the App's popovers (an upsell popover may cover everything
+    after a few page loads) and its "Dismiss"/"Disable" banners."""
+    page.keyboard.press("Escape")
+    for text in ("Dismiss", "Disable"):
+        button = page.get_by_text(text, exact=True)
+        if button.count():
+            try:
+                button.first.click(timeout=3000)
+            except Exception:  # covered by a popover that Escape closes
+                page.keyboard.press("Escape")
+    page.keyboard.press("Escape")
+
+
 def reset_spaces(page):
     """Close every panel but the grid: the App keeps the session's panels
     across page loads (and other test modules expect the grid alone)."""
     page.locator("[data-cy=panel-tab-samples]").wait_for(timeout=120_000)
     page.wait_for_timeout(1000)
-    App(page).dismiss_popups()
-    page.keyboard.press("Escape")  # a menu or popover left open
+    dismiss_popups(page)
     closes = page.locator("[data-cy^=panel-tab-]:not([data-cy=panel-tab-samples]) button[title=Close]")
     while closes.count():
         closes.first.click()
@@ -43,7 +70,6 @@ def goto(app, app_server, world):
     page = app.page
     page.goto(f"{app_server}/datasets/{world.name}")
     reset_spaces(page)
-    app.dismiss_popups()
 
 
 @pytest.fixture(autouse=True)
@@ -203,3 +229,57 @@ def test_after_a_panel_update_the_operator_never_widens_a_dropped_lasso(world, a
     page.get_by_role("button", name="Cancel").click()
     assert named(world, "emb_dropped") == {}
     fpl.list_concepts(fo.load_dataset(world.name), "emb_dropped")  # still a valid namespace
+
+
+def test_evaluations_from_a_patches_view_and_the_untrustworthy_top_view(world, app_server, app):
+    page = app.page
+    goto(app, app_server, world)
+    app.open_panel()
+    annotator = app.panel.locator("[data-testid=annotator-input]")
+    annotator.fill("ann_alice")  # a simulated annotator who named every map
+    annotator.press("Enter")
+    app.expect_text("Naming as ann_alice")
+    ds = fo.load_dataset(world.name)
+    concept, count = max(fpl.list_concepts(ds, "ann_alice").items(), key=lambda kv: kv[1])
+    # the panel's "Show in App" leaves the grid on a patches view
+    app.select_by_legend(f"{concept} ({count})", count)
+    app.click("Show in App")
+    page.get_by_text(f"{count} patches", exact=True).wait_for()
+    images = {
+        sid for sid, names in zip(ds.values("id"), ds.values("actmaps.detections.concept_ann_alice")) if concept in (names or [])
+    }
+
+    prompt = OperatorPrompt(page)
+    prompt.open("explain predictions by concepts")
+    page.get_by_text(re.compile(rf"Runs on the {len(images)} image\(s\) under the current patches view")).first.wait_for()
+    prompt.fill("Annotator", "ann_alice")
+    prompt.execute()
+    for _ in range(240):
+        ds.reload()
+        if ds.get_field("explanation_ann_alice") is not None and len(ds.exists("explanation_ann_alice")) == len(images):
+            break
+        page.wait_for_timeout(250)
+    assert set(ds.exists("explanation_ann_alice").values("id")) == images
+    assert page.get_by_text("not a patches").count() == 0
+    prompt.close()
+
+    # untrustworthy types, "open the top type in the App" (the default): no
+    # "Saved view ... does not exist"; the grid shows the top type's samples
+    prompt.open("untrustworthy example types")
+    prompt.fill("Annotator", "ann_alice")
+    prompt.execute()
+    for _ in range(240):
+        ds.reload()
+        if "untrustworthy_ann_alice" in ds.list_runs():
+            break
+        page.wait_for_timeout(250)
+    assert "untrustworthy_ann_alice" in ds.list_runs()
+    page.wait_for_timeout(3000)
+    app.shot("routes-05-untrustworthy")
+    assert page.get_by_text(re.compile("does not exist")).count() == 0
+    flagged = [v for v in ds.list_saved_views() if v.startswith("untrustworthy:")]
+    if flagged:
+        # the operator opened one flagged type's saved view
+        counts = {len(ds.load_saved_view(v)) for v in flagged}
+        text = page.locator("[data-cy=entry-counts]").first.inner_text()
+        assert int(text.split()[0]) in counts, text
