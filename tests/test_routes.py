@@ -105,7 +105,9 @@ def test_lasso_in_a_patches_view_of_the_maps(mapped):
     y0, y1 = float(points[:, 1].min()) - 1, float(points[:, 1].max()) + 1
     inside = {i for i, (x, y) in zip(ids, points) if x0 < x < x1}
     polygon = [[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]
-    geo = {"fiftyone.core.stages.Mongo": {"pipeline": [{"$match": {"actmaps.point": {"$geoWithin": {"$polygon": polygon}}}}]}}
+    # each layout keeps its points in its own attribute (the Brain run's points_field)
+    attribute = fpl.choose_layout(mapped)["points_attribute"]
+    geo = {"fiftyone.core.stages.Mongo": {"pipeline": [{"$match": {f"actmaps.{attribute}": {"$geoWithin": {"$polygon": polygon}}}}]}}
     assert 0 < len(inside) < len(ids)
     assert set(lassoed_map_ids(patches, geo)) == inside
 
