@@ -117,6 +117,33 @@ def test_deletion_known_by_construction(quadrants):
     assert results.sentence("bright patch") == "deleting bright patch fixes 5 of 5 errors (control: 0)"
 
 
+class BinaryQuadrantModel(QuadrantModel):
+    """The same decision as one logit ``10 * mean(quadrant) - 5`` (a sigmoid
+    binary classifier, classes [dark, bright]) returned after a 3-wide
+    embedding, as models with auxiliary outputs do."""
+
+    classes = ["dark", "bright"]
+
+    def forward(self, x):
+        bright, dark = super().forward(x).unbind(1)
+        embedding = torch.zeros(x.shape[0], 3)
+        return embedding, (bright - dark)[:, None]
+
+
+def test_deletion_reads_outputs_like_the_maps_and_leaves_the_model_as_given(quadrants):
+    model = BinaryQuadrantModel().train()
+    results = concept_deletion(quadrants, "alice", model, device="cpu")
+    assert model.training  # given in train mode, left in train mode
+    ps = results.per_sample.set_index("sample_id")
+    for sample in quadrants:
+        v = int(os.path.basename(sample.filepath)[:-4])
+        row = ps.loc[sample.id]
+        # by hand: P(bright) = sigmoid(logit), the softmax of the two-logit model
+        assert row["label_before"] == "bright" and row["label_after"] == "dark"
+        assert row["p_before"] == pytest.approx(sigmoid(10 * v / 255 - 5), abs=1e-5)
+        assert row["p_after"] == pytest.approx(sigmoid(10 * round(v / 4) / 255 - 5), abs=1e-5)
+
+
 def test_deletion_round_trips_through_load_run_results(quadrants):
     results = concept_deletion(quadrants, "alice", QuadrantModel(), gt_field="ground_truth",
                                device="cpu", run_key="del_alice")
