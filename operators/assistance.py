@@ -13,13 +13,13 @@ from fiftyone_plugin.suggestions import accept_suggestions, suggest_concepts, un
 from fiftyone_plugin.transfer import transfer_concepts
 
 from ._common import annotator_input, maps_field_input, output_summary
-from .compute import MODEL_SOURCES, load_model_from_params
+from .compute import load_model_from_params, model_source_input
 from .evaluation import _gt_field_input, _rounded, _table_output
 
 ACCEPT_RUN_TYPE = "accepted_suggestions"
 
 
-def _config(name, label, description, delegated=True):
+def _config(name, label, description, delegated=True, prefer_delegated=False):
     return foo.OperatorConfig(
         name=name,
         label=label,
@@ -27,6 +27,7 @@ def _config(name, label, description, delegated=True):
         dynamic=True,
         allow_immediate_execution=True,
         allow_delegated_execution=delegated,
+        default_choice_to_delegated=prefer_delegated,
     )
 
 
@@ -216,29 +217,17 @@ def _concepts_input(ctx, inputs, maps_field, annotator):
 class ConceptDeletion(foo.Operator):
     @property
     def config(self):
-        return foo.OperatorConfig(
-            name="concept_deletion",
-            label="Interactive naming: does the model use a concept? (deletion test)",
-            description="Occlude each concept's map regions in the image, rerun the model, compare with a random-place control",
-            dynamic=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
-            default_choice_to_delegated=True,
+        return _config(
+            "concept_deletion",
+            "Interactive naming: does the model use a concept? (deletion test)",
+            "Occlude each concept's map regions in the image, rerun the model, compare with a random-place control",
+            prefer_delegated=True,
         )
 
     def resolve_input(self, ctx):
         inputs = types.Object()
         ctx.target_view()
-        sources = types.RadioGroup()
-        for value, label in MODEL_SOURCES.items():
-            sources.add_choice(value, label=label)
-        inputs.enum("model_source", sources.values(), default="demo", view=sources, label="Model")
-        source = ctx.params.get("model_source", "demo")
-        if source == "torchvision":
-            inputs.str("architecture", required=True, label="Architecture")
-            inputs.str("weights", required=True, label="Weights")
-        elif source == "zoo":
-            inputs.str("zoo_model", required=True, label="Zoo model")
+        model_source_input(ctx, inputs)
         maps_field = maps_field_input(ctx, inputs)
         if maps_field is None:
             return types.Property(inputs)

@@ -28,6 +28,26 @@ def load_model_from_params(params):
     raise ValueError(f"unknown model source {source!r}")
 
 
+def model_source_input(ctx, inputs):
+    """The form's model choice (``MODEL_SOURCES``) and what each source
+    needs; :func:`load_model_from_params` reads it back."""
+    sources = types.RadioGroup()
+    for value, label in MODEL_SOURCES.items():
+        sources.add_choice(value, label=label)
+    inputs.enum("model_source", sources.values(), default="demo", view=sources, label="Model")
+    source = ctx.params.get("model_source", "demo")
+    if source == "torchvision":
+        inputs.str("architecture", required=True, label="Architecture", description="e.g. resnet50")
+        inputs.str(
+            "weights",
+            required=True,
+            label="Weights",
+            description="A state-dict file path, or a torchvision weights name such as ResNet50_Weights.IMAGENET1K_V2",
+        )
+    elif source == "zoo":
+        inputs.str("zoo_model", required=True, label="Zoo model", description="e.g. resnet50-imagenet-torch")
+
+
 class ComputeActivationMaps(foo.Operator):
     @property
     def config(self):
@@ -45,21 +65,7 @@ class ComputeActivationMaps(foo.Operator):
         inputs = types.Object()
         ctx.target_view()  # adds the dataset / current view / selected samples choice
 
-        sources = types.RadioGroup()
-        for value, label in MODEL_SOURCES.items():
-            sources.add_choice(value, label=label)
-        inputs.enum("model_source", sources.values(), default="demo", view=sources, label="Model")
-        source = ctx.params.get("model_source", "demo")
-        if source == "torchvision":
-            inputs.str("architecture", required=True, label="Architecture", description="e.g. resnet50")
-            inputs.str(
-                "weights",
-                required=True,
-                label="Weights",
-                description="A state-dict file path, or a torchvision weights name such as ResNet50_Weights.IMAGENET1K_V2",
-            )
-        elif source == "zoo":
-            inputs.str("zoo_model", required=True, label="Zoo model", description="e.g. resnet50-imagenet-torch")
+        model_source_input(ctx, inputs)
 
         inputs.str("layer", label="Layer", description="Module name; empty = the end of the convolutional trunk")
         inputs.int("top_k", default=5, label="Maps per image", min=1, max=64)
