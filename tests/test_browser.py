@@ -417,6 +417,7 @@ def test_name_maps_in_the_app(world, app_server, app):
     app.click("Clear")
     app.wait_selected(0)
     app.canvas.scroll_into_view_if_needed()
+    app.wait_still()  # clearing removed the gallery: the panel may re-flow under the lasso
     region = app.lasso(0.0, 0.3)
     app.wait_selected(len(region))
     app.click("Clear")
