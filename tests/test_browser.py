@@ -488,8 +488,15 @@ def test_concept_names_are_shown_as_text(world, app_server, app):
     app.expect_text("Naming as mallory")
     app.legend(f"{evil} (3)").wait_for()  # the literal text, in the legend
     app.select_by_legend(f"{evil} (3)", 3)  # and its maps in the gallery, captioned
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=map-gallery-item]').length === 3")
+    # the App re-renders the panel a few times per event: read the captions
+    # once all three are drawn in one render
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=map-gallery-item] figcaption').length === 3")
     captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
+    for _ in range(50):
+        if len(captions) == 3:
+            break
+        page.wait_for_timeout(200)
+        captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
     assert len(captions) == 3 and all(c.startswith(evil) for c in captions)
     app.panel.get_by_role("cell", name=evil, exact=True).wait_for()  # the concepts table
     assert page.locator("img[src=x]").count() == 0
