@@ -67,7 +67,7 @@ def timed(fn):
 def bench_alpha(units, annotators, values):
     import krippendorff
 
-    from fiftyone_plugin.krippendorff_fast import krippendorff_alpha
+    from fiftyone_plugin.agreement.alpha import krippendorff_alpha
 
     data = simulated_codes(units, annotators, values)
     ours, _ = timed(lambda: krippendorff_alpha(data, "nominal"))
@@ -92,7 +92,7 @@ def bench_alpha(units, annotators, values):
 
 
 def bench_pair_alpha(maps, annotators):
-    from fiftyone_plugin.agreement import pair_alpha
+    from fiftyone_plugin.agreement.compute import pair_alpha
 
     small = maps // 4
     data = simulated_namings(maps, annotators)

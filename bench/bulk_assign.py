@@ -12,7 +12,7 @@ def build(num_samples, maps_per_sample):
 
     import fiftyone as fo
 
-    from fiftyone_plugin.activation_maps import default_field_names
+    from fiftyone_plugin.maps.compute import default_field_names
     from fiftyone_plugin.storage import declare_map_schema
 
     dataset = fo.Dataset()

@@ -50,7 +50,7 @@ def child_memory_run(n, image_size):
     import fiftyone as fo
 
     import fiftyone_plugin as fpl
-    from fiftyone_plugin.models import default_transforms
+    from fiftyone_plugin.maps.models import default_transforms
 
     dataset = fo.Dataset()
     dataset.add_samples([fo.Sample(filepath=p) for p in make_images(n)], progress=False)
@@ -80,8 +80,8 @@ def main(argv=None):
     import fiftyone as fo
 
     import fiftyone_plugin as fpl
-    from fiftyone_plugin.activation_maps import _ImageSet, _collate
-    from fiftyone_plugin.models import default_transforms
+    from fiftyone_plugin.maps.compute import _ImageSet, _collate
+    from fiftyone_plugin.maps.models import default_transforms
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     paths = make_images(max(args.images, *args.memory_images))[: args.images]

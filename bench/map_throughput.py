@@ -18,11 +18,11 @@ import argparse
 import torch
 import torchvision
 
-from fiftyone_plugin import contributions as C
-from fiftyone_plugin.activation_maps import place_maps
-from fiftyone_plugin.engine import LayerGradientEngine
-from fiftyone_plugin.geometry import Geometry
-from fiftyone_plugin.models import default_transforms, resolve_model
+from fiftyone_plugin.maps import contributions as C
+from fiftyone_plugin.maps.compute import place_maps
+from fiftyone_plugin.maps.engine import LayerGradientEngine
+from fiftyone_plugin.maps.geometry import Geometry
+from fiftyone_plugin.maps.models import default_transforms, resolve_model
 
 from ._common import best_of, report
 

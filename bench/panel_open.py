@@ -17,8 +17,8 @@ def main(argv=None):
     private_database()
     import numpy as np
 
-    from fiftyone_plugin import naming
-    from fiftyone_plugin.visualization import write_points
+    from fiftyone_plugin.concepts import naming
+    from fiftyone_plugin.maps.layout import write_points
 
     from .bulk_assign import build
 

@@ -37,7 +37,7 @@ from skimage import data  # noqa: E402
 import fiftyone as fo  # noqa: E402
 
 import fiftyone_plugin as fpl  # noqa: E402
-from fiftyone_plugin.geometry import Geometry  # noqa: E402
+from fiftyone_plugin.maps.geometry import Geometry  # noqa: E402
 
 
 def pasted(piece, size, corner, side=190):

@@ -6,6 +6,10 @@ import re
 
 import fiftyone as fo
 
+#: the default maps field (``compute_activation_maps(maps_field=...)``), the
+#: one place every SDK function, operator and panel takes its default from
+MAPS_FIELD = "actmaps"
+
 _FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 

@@ -3,10 +3,10 @@
 import fiftyone as fo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin.activation_maps import MAPS_RUN_TYPE
-from fiftyone_plugin.app_selection import app_selections as _app_selections
-from fiftyone_plugin.app_selection import images_of, map_ids_in
-from fiftyone_plugin.concepts import list_annotators, list_concepts
+from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE
+from fiftyone_plugin.concepts.selection import app_selections as _app_selections
+from fiftyone_plugin.concepts.selection import images_of, map_ids_in
+from fiftyone_plugin.concepts.store import list_annotators, list_concepts
 
 
 def maps_fields(dataset):
@@ -87,7 +87,7 @@ def base_view(ctx):
 
 def app_selections(ctx, maps_field):
     """Every selection of maps the App sends with this request, by source
-    (see :func:`fiftyone_plugin.app_selection.app_selections`)."""
+    (see :func:`fiftyone_plugin.concepts.selection.app_selections`)."""
     return _app_selections(
         ctx.dataset,
         maps_field,

@@ -1,16 +1,16 @@
 """Operators for naming assistance, transfer and the causal check. Thin
-wrappers: the work is done by ``fiftyone_plugin.suggestions``,
+wrappers: the work is done by ``fiftyone_plugin.assistance.suggestions``,
 ``.transfer`` and ``.deletion``."""
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin.concepts import NOT_NAMEABLE, list_concepts
-from fiftyone_plugin.deletion import concept_deletion
+from fiftyone_plugin.concepts.store import NOT_NAMEABLE, list_concepts
+from fiftyone_plugin.evaluation.deletion import concept_deletion
 from fiftyone_plugin.runs import register_run, save_run_results
-from fiftyone_plugin.summaries import to_records
-from fiftyone_plugin.suggestions import accept_suggestions, suggest_concepts, undo_suggestions
-from fiftyone_plugin.transfer import transfer_concepts
+from fiftyone_plugin.evaluation.summaries import to_records
+from fiftyone_plugin.assistance.suggestions import accept_suggestions, suggest_concepts, undo_suggestions
+from fiftyone_plugin.assistance.transfer import transfer_concepts
 
 from ._common import annotator_input, maps_field_input, output_summary
 from .compute import load_model_from_params, model_source_input

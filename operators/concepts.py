@@ -8,15 +8,15 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.app_selection import (
+from fiftyone_plugin.concepts.selection import (
     SOURCE_LABELS,
     check_unchanged,
     parse_selection_key,
     record_undo,
     selection_key,
 )
-from fiftyone_plugin.concepts import NOT_NAMEABLE
-from fiftyone_plugin.naming import existing_map_ids
+from fiftyone_plugin.concepts.store import NOT_NAMEABLE
+from fiftyone_plugin.concepts.naming import existing_map_ids
 
 from ._common import (
     annotator_input,

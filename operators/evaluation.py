@@ -1,7 +1,7 @@
 """Operators that evaluate an annotator's concepts: explanations, typical
 reasons per class, untrustworthy example types, concept <-> neuron
 correspondence and the HTML report. Thin wrappers: the work is done by
-``fiftyone_plugin.explanations``, ``.summaries``, ``.neurons`` and
+``fiftyone_plugin.evaluation.explanations``, ``.summaries``, ``.neurons`` and
 ``.report``."""
 
 import base64
@@ -11,10 +11,10 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin.explanations import compute_explanations, prediction_field_of
-from fiftyone_plugin.neurons import neuron_correspondence
-from fiftyone_plugin.report import render_report, write_report
-from fiftyone_plugin.summaries import summarize_concepts, to_records, untrustworthy_concepts
+from fiftyone_plugin.evaluation.explanations import compute_explanations, prediction_field_of
+from fiftyone_plugin.evaluation.neurons import neuron_correspondence
+from fiftyone_plugin.evaluation.report import render_report, write_report
+from fiftyone_plugin.evaluation.summaries import summarize_concepts, to_records, untrustworthy_concepts
 
 from ._common import annotator_input, maps_field_input, output_summary, target_images, target_images_notice
 

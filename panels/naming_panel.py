@@ -3,7 +3,7 @@ maps, selects some (lasso in the panel, or selection/lasso in the App),
 checks them in a gallery of heatmap thumbnails, and names them.
 
 Rendering and event plumbing only; all work is done by
-``fiftyone_plugin.naming`` and the concept store.
+``fiftyone_plugin.concepts.naming`` and the concept store.
 """
 
 import time
@@ -11,9 +11,11 @@ import time
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin import app_selection, naming
-from fiftyone_plugin.visualization import layout_options
-from fiftyone_plugin.concepts import NOT_NAMEABLE, list_annotators, validate_annotator
+from fiftyone_plugin.concepts import selection as app_selection
+
+from fiftyone_plugin.concepts import naming
+from fiftyone_plugin.maps.layout import layout_options
+from fiftyone_plugin.concepts.store import NOT_NAMEABLE, list_annotators, validate_annotator
 
 from ..operators._common import app_selections, base_view, maps_fields
 

@@ -11,7 +11,7 @@ from PIL import Image
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin import activation_maps as am
+from fiftyone_plugin.maps import compute as am
 
 
 class TinyNet(torch.nn.Module):
@@ -172,7 +172,7 @@ def test_bad_inputs_are_recorded_and_skipped(dataset, workdir):
 
 
 def test_sixteen_bit_images_are_scaled_not_clipped(workdir):
-    from fiftyone_plugin.images import load_rgb_image
+    from fiftyone_plugin.maps.images import load_rgb_image
 
     path = os.path.join(workdir, "ramp16.png")
     ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1))

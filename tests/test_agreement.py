@@ -12,9 +12,9 @@ import pytest
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin import concepts
-from fiftyone_plugin.activation_maps import default_field_names
-from fiftyone_plugin.agreement import (
+from fiftyone_plugin.concepts import store as concepts
+from fiftyone_plugin.maps.compute import default_field_names
+from fiftyone_plugin.agreement.compute import (
     NOT_NAMEABLE,
     agreement_from_labels,
     align_concepts,
@@ -25,7 +25,7 @@ from fiftyone_plugin.agreement import (
     pair_alpha,
     write_consensus,
 )
-from fiftyone_plugin.krippendorff_fast import AlphaUndefinedError, krippendorff_alpha
+from fiftyone_plugin.agreement.alpha import AlphaUndefinedError, krippendorff_alpha
 from fiftyone_plugin.storage import declare_map_schema
 
 nan = np.nan

@@ -8,7 +8,7 @@ import pytest
 import fiftyone.operators as foo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.concepts import provenance_field
+from fiftyone_plugin.concepts.store import provenance_field
 from fiftyone_plugin.demo import build_dataset, load_model
 from fiftyone_plugin.demo.pipeline import simulate_annotators
 from fiftyone_plugin.demo import SimulatedAnnotator

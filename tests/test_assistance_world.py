@@ -12,7 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import fiftyone_plugin as fpl
 from fiftyone_plugin.demo import CUE_CLASS, SimulatedAnnotator, build_dataset, load_model, true_concept
 from fiftyone_plugin.demo.pipeline import map_parts, simulate_annotators
-from fiftyone_plugin.suggestions import read_descriptors
+from fiftyone_plugin.assistance.suggestions import read_descriptors
 
 NUM_TEST = 600
 

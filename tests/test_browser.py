@@ -15,7 +15,7 @@ import fiftyone as fo
 
 import fiftyone_plugin as fpl
 from conftest import REPO_ROOT
-from fiftyone_plugin import naming
+from fiftyone_plugin.concepts import naming
 from fiftyone_plugin.demo import build_dataset, load_model
 from fiftyone_plugin.demo.pipeline import simulate_annotators
 

@@ -8,7 +8,7 @@ import pytest
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.concepts import NOT_NAMEABLE, restore_assignments, validate_concept_name
+from fiftyone_plugin.concepts.store import NOT_NAMEABLE, restore_assignments, validate_concept_name
 
 from test_activation_maps import TinyNet
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from fiftyone_plugin import contributions as C
-from fiftyone_plugin.engine import LayerGradientEngine
-from fiftyone_plugin.models import resolve_model
+from fiftyone_plugin.maps import contributions as C
+from fiftyone_plugin.maps.engine import LayerGradientEngine
+from fiftyone_plugin.maps.models import resolve_model
 
 
 class GapLinear(torch.nn.Module):

@@ -14,7 +14,7 @@ from PIL import Image
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.deletion import (
+from fiftyone_plugin.evaluation.deletion import (
     concept_deletion,
     concept_region,
     control_region,

@@ -16,11 +16,11 @@ import fiftyone as fo
 import fiftyone.operators as foo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.activation_maps import default_field_names
-from fiftyone_plugin.explanations import compute_explanations, explain, read_maps
-from fiftyone_plugin.neurons import correspondence_from_labels, neuron_correspondence
+from fiftyone_plugin.maps.compute import default_field_names
+from fiftyone_plugin.evaluation.explanations import compute_explanations, explain, read_maps
+from fiftyone_plugin.evaluation.neurons import correspondence_from_labels, neuron_correspondence
 from fiftyone_plugin.storage import declare_map_schema
-from fiftyone_plugin.summaries import (
+from fiftyone_plugin.evaluation.summaries import (
     benjamini_hochberg,
     excess_errors,
     fisher_greater,

@@ -19,10 +19,10 @@ from PIL import Image
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin import contributions as C
-from fiftyone_plugin import geometry as G
-from fiftyone_plugin.models import IMAGENET_MEAN, IMAGENET_STD, default_transforms
-from fiftyone_plugin.naming import map_thumbnail
+from fiftyone_plugin.maps import contributions as C
+from fiftyone_plugin.maps import geometry as G
+from fiftyone_plugin.maps.models import IMAGENET_MEAN, IMAGENET_STD, default_transforms
+from fiftyone_plugin.concepts.naming import map_thumbnail
 
 
 class Brightness(torch.nn.Module):
@@ -367,7 +367,7 @@ def test_exif_orientation_maps_and_thumbnails(dataset, workdir, orientation):
 
 
 def test_exif_orientation_is_applied_when_loading(workdir):
-    from fiftyone_plugin.images import load_rgb_image
+    from fiftyone_plugin.maps.images import load_rgb_image
 
     path = f"{workdir}/exif-load.jpg"
     _spot_image(path, centre=(0.79, 0.5), side=12, exif_orientation=6)
@@ -385,7 +385,7 @@ def test_report_thumbnails_use_the_displayed_frame(workdir):
     # frame the white spot
     import base64
 
-    from fiftyone_plugin.report import _thumbnail
+    from fiftyone_plugin.evaluation.report import _thumbnail
 
     path = f"{workdir}/exif-report.jpg"
     _spot_image(path, centre=(0.79, 0.5), side=12, exif_orientation=6)

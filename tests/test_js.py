@@ -12,7 +12,7 @@ import subprocess
 import pytest
 
 from conftest import REPO_ROOT
-from fiftyone_plugin import naming
+from fiftyone_plugin.concepts import naming
 
 JS = os.path.join(REPO_ROOT, "js")
 

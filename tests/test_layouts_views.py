@@ -15,9 +15,9 @@ import fiftyone.brain as fob
 from fiftyone import ViewField as F
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin import naming
+from fiftyone_plugin.concepts import naming
 from fiftyone_plugin.storage import declare_map_schema, resolve_maps
-from fiftyone_plugin.visualization import (
+from fiftyone_plugin.maps.layout import (
     choose_layout,
     delete_layout,
     layout_options,
@@ -415,7 +415,7 @@ def test_recomputing_all_maps_leaves_a_fully_stale_layout(dataset, rgb_images, c
     fpl.compute_activation_maps(dataset, TinyNet(), top_k=2)
     fpl.compute_map_visualization(dataset, method="pca", brain_key="before")
     # the recompute itself says the layout went stale (not only a later read)
-    with caplog.at_level(logging.WARNING, logger="fiftyone_plugin.activation_maps"):
+    with caplog.at_level(logging.WARNING, logger="fiftyone_plugin.maps.compute"):
         summary = fpl.compute_activation_maps(dataset, TinyNet(), top_k=2, skip_existing=False, overwrite=True)
     assert summary["stale_layouts"] == ["before"]
     assert "'before' is stale: 8 of its 8 maps" in caplog.text

@@ -19,9 +19,9 @@ from PIL import Image
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin import contributions as C
-from fiftyone_plugin.engine import LayerGradientEngine
-from fiftyone_plugin.models import default_layer, model_fingerprint, resolve_model, trace_model
+from fiftyone_plugin.maps import contributions as C
+from fiftyone_plugin.maps.engine import LayerGradientEngine
+from fiftyone_plugin.maps.models import default_layer, model_fingerprint, resolve_model, trace_model
 
 T = torchvision.transforms
 RESIZE32 = T.Compose([T.Resize((32, 32)), T.ToTensor()])

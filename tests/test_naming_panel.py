@@ -12,7 +12,7 @@ import fiftyone as fo
 import fiftyone.operators as foo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin import naming
+from fiftyone_plugin.concepts import naming
 
 from test_activation_maps import TinyNet
 

@@ -15,7 +15,7 @@ from fiftyone.operators.delegated import DelegatedOperationService
 from fiftyone.operators.executor import ExecutionRunState
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.app_selection import selection_key
+from fiftyone_plugin.concepts.selection import selection_key
 
 PLUGIN = "@interactive-naming/interactive-naming"
 OPERATOR_NAMES = [

@@ -12,8 +12,8 @@ from PIL import Image
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.activation_maps import default_field_names
-from fiftyone_plugin.report import render_report, write_report
+from fiftyone_plugin.maps.compute import default_field_names
+from fiftyone_plugin.evaluation.report import render_report, write_report
 from fiftyone_plugin.storage import declare_map_schema
 
 EVIL = "<script>alert(1)</script>"
@@ -99,7 +99,7 @@ def test_report_skips_agreement_with_one_annotator_or_without_the_module(named, 
     assert sections["agreement"] == "fewer than two annotators"
     assert "Skipped: agreement needs at least two annotators" in document
 
-    monkeypatch.setitem(sys.modules, "fiftyone_plugin.agreement", None)  # import fails
+    monkeypatch.setitem(sys.modules, "fiftyone_plugin.agreement.compute", None)  # import fails
     document, sections = render_report(named, "alice", gt_field="ground_truth")
     assert sections["agreement"] == "unavailable"
     _check_self_contained(document)

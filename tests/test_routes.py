@@ -17,8 +17,8 @@ from fiftyone import ViewField as F
 from fiftyone.operators.executor import ExecutionResult, resolve_type
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin import app_selection
-from fiftyone_plugin.app_selection import check_unchanged, images_of, lassoed_map_ids, selection_key
+from fiftyone_plugin.concepts import selection as app_selection
+from fiftyone_plugin.concepts.selection import check_unchanged, images_of, lassoed_map_ids, selection_key
 
 from test_evaluation import build, untrustworthy_specs  # noqa: F401
 from test_naming_panel import PanelDriver, mapped, rendered_view  # noqa: F401
@@ -343,7 +343,7 @@ def test_panel_action_after_the_operator_supersedes_its_undo(mapped):
 
 @pytest.fixture
 def small(dataset):
-    from fiftyone_plugin.activation_maps import default_field_names
+    from fiftyone_plugin.maps.compute import default_field_names
 
     build(dataset, untrustworthy_specs())
     fpl.runs.register_run(dataset, "actmaps", "activation_maps", {"maps_field": "actmaps", **default_field_names("actmaps")})

@@ -9,8 +9,8 @@ from fiftyone import ViewField as F
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.concepts import provenance_field
-from fiftyone_plugin.suggestions import (
+from fiftyone_plugin.concepts.store import provenance_field
+from fiftyone_plugin.assistance.suggestions import (
     accept_suggestions,
     candidate_groups,
     suggest_concepts,

@@ -6,7 +6,7 @@ simulated annotators (SIMULATION: real naming is done by people in the App).
 import numpy as np
 from PIL import Image
 
-from ..concepts import assign_concept
+from ..concepts.store import assign_concept
 from .annotators import default_annotators, part_under_point
 
 

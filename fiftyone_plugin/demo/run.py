@@ -29,7 +29,7 @@ def main(argv=None):
     from fiftyone_plugin.demo import model as demo_model
     from fiftyone_plugin.demo import world
     from fiftyone_plugin.demo.pipeline import map_parts, pointing_accuracy, simulate_annotators
-    from fiftyone_plugin.visualization import layout_purity
+    from fiftyone_plugin.maps.layout import layout_purity
 
     started = time.perf_counter()
     step = lambda text: print(f"\n[demo {time.perf_counter() - started:5.0f}s] {text}", flush=True)

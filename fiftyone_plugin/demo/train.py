@@ -15,7 +15,9 @@ import time
 
 import torch
 
-from . import model, world
+from . import model
+
+from . import world
 
 
 def main(argv=None):

@@ -214,10 +214,10 @@ class LayerGradientEngine:
         module name, or ``"<module>:input"`` for the tensor going into a
         module. Its output must be a spatial map, channels-first
         ``(N, C, h, w)`` or channels-last ``(N, h, w, C)`` (told apart by
-        probing two input sizes, see :func:`fiftyone_plugin.models.infer_layout`),
+        probing two input sizes, see :func:`fiftyone_plugin.maps.models.infer_layout`),
         unless ``reshape`` is given. The module must run exactly once per
         forward pass. Default: the end of the feature trunk
-        (:func:`fiftyone_plugin.models.default_layer`): never an input stem,
+        (:func:`fiftyone_plugin.maps.models.default_layer`): never an input stem,
         a module that runs more than once, or a layer whose channels are the
         class scores.
     device : str or torch.device, optional

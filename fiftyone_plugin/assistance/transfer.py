@@ -3,7 +3,7 @@ in a distinct and clearly labelled namespace.
 
 :func:`transfer_concepts` learns an annotator's concepts from the maps they
 named by hand (the same model as the suggestions,
-:func:`fiftyone_plugin.suggestions.concept_classifier`) and names the other
+:func:`fiftyone_plugin.assistance.suggestions.concept_classifier`) and names the other
 maps -- a new batch of images, the rest of the dataset, or another model's
 maps with descriptors of the same size -- as the machine annotator
 ``"<annotator>__auto"`` (:func:`machine_annotator`). Every name it writes
@@ -22,14 +22,14 @@ import numpy as np
 import pandas as pd
 from bson import ObjectId
 
-from .concepts import (
+from ..concepts.store import (
     _attribute,
     _chunks,
     provenance_attribute,
     validate_annotator,
 )
-from .runs import register_run, save_run_results
-from .storage import check_field_name, maps_field_of
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name, maps_field_of
 from .suggestions import _fit, _predict, read_descriptors, write_machine_names
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def transfer_concepts(
         in [0, 1]; maps whose best concept has a lower probability get the
         outcome ``"not sure"`` and no name.
     C : float
-        see :func:`~fiftyone_plugin.suggestions.concept_classifier`.
+        see :func:`~fiftyone_plugin.assistance.suggestions.concept_classifier`.
     write : bool
         write the confident names (default); False only returns them.
     run_key : str, optional
@@ -121,7 +121,7 @@ def transfer_concepts(
         guess), ``confidence``, ``outcome`` (``"named"`` or ``"not sure"``).
         ``df.attrs``: ``machine_annotator``, ``num_taught``, ``named``,
         ``not_sure``, ``run_key``, ``undo`` (the record for
-        :func:`fiftyone_plugin.suggestions.undo_suggestions`).
+        :func:`fiftyone_plugin.assistance.suggestions.undo_suggestions`).
 
     Raises
     ------

@@ -25,7 +25,7 @@ from bson.errors import InvalidId
 
 import fiftyone as fo
 
-from .storage import maps_field_of, resolve_maps
+from ..storage import maps_field_of, resolve_maps
 
 MAX_NAME_LENGTH = 100
 
@@ -91,8 +91,8 @@ def _attribute(annotator):
 
 
 # Where a name came from when a machine proposed it: ``"suggested"`` (a
-# suggestion the annotator accepted, see fiftyone_plugin.suggestions) or
-# ``"transferred"`` (fiftyone_plugin.transfer); absent for names given by
+# suggestion the annotator accepted, see fiftyone_plugin.assistance.suggestions) or
+# ``"transferred"`` (fiftyone_plugin.assistance.transfer); absent for names given by
 # hand. The prefix is not ``concept_``, so it is never read as an annotator.
 _PROVENANCE_PREFIX = "provenance_"
 

@@ -35,10 +35,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .concepts import NOT_NAMEABLE
+from ..concepts.store import NOT_NAMEABLE
 from .explanations import default_run_key, read_maps
-from .runs import register_run, save_run_results
-from .storage import check_field_name, resolve_maps
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name, resolve_maps
 
 RUN_TYPE = "neuron_correspondence"
 

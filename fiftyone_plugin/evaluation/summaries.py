@@ -58,10 +58,10 @@ from scipy import sparse, stats
 
 from fiftyone import ViewField as F
 
-from .concepts import NOT_NAMEABLE, validate_annotator
+from ..concepts.store import NOT_NAMEABLE, validate_annotator
 from .explanations import default_run_key, read_maps
-from .runs import register_run, save_run_results
-from .storage import check_field_name
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name
 
 SUMMARY_RUN_TYPE = "concept_summary"
 UNTRUSTWORTHY_RUN_TYPE = "untrustworthy_concepts"
@@ -351,7 +351,7 @@ SUMMARY_COLUMNS = [
 
 def concept_summary_table(table, min_count=1):
     """The :func:`summarize_concepts` table of a
-    :class:`~fiftyone_plugin.explanations.MapTable`, without saving
+    :class:`~fiftyone_plugin.evaluation.explanations.MapTable`, without saving
     anything."""
     import pandas as pd
 
@@ -444,7 +444,7 @@ def summarize_concepts(
     run_key : str, optional
         default ``concept_summary_<annotator>``. (To compute the table
         without saving anything, use :func:`concept_summary_table` on
-        :func:`~fiftyone_plugin.explanations.read_maps`.)
+        :func:`~fiftyone_plugin.evaluation.explanations.read_maps`.)
 
     Returns
     -------
@@ -525,7 +525,7 @@ UNTRUSTWORTHY_COLUMNS = [
 
 def untrustworthy_table(table, by="error", min_support=5, alpha=0.05, fdr=True):
     """The :func:`untrustworthy_concepts` table of a
-    :class:`~fiftyone_plugin.explanations.MapTable`, without saving
+    :class:`~fiftyone_plugin.evaluation.explanations.MapTable`, without saving
     anything. See the module docstring for the statistic."""
     import pandas as pd
 

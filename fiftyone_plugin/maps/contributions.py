@@ -199,7 +199,7 @@ def resample_to_image(maps, frames, size):
     frames : torch.Tensor
         ``(B, 4)`` ``(ox, oy, sx, sy)``: input-normalised ``(u, v)`` lies at
         image-normalised ``(ox + sx u, oy + sy v)`` (see
-        :mod:`fiftyone_plugin.geometry`).
+        :mod:`fiftyone_plugin.maps.geometry`).
     size : tuple
         ``(G_y, G_x)`` output cells covering the whole image.
 

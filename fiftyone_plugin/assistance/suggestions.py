@@ -34,7 +34,7 @@ from pymongo import UpdateMany
 import fiftyone as fo
 import fiftyone.core.utils as fou
 
-from .concepts import (
+from ..concepts.store import (
     NOT_NAMEABLE,
     _attribute,
     _chunks,
@@ -48,8 +48,8 @@ from .concepts import (
     validate_annotator,
     validate_concept_name,
 )
-from .runs import register_run, save_run_results
-from .storage import check_field_name, maps_field_of
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name, maps_field_of
 
 logger = logging.getLogger(__name__)
 

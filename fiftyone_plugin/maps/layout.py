@@ -30,7 +30,7 @@ from sklearn.neighbors import NearestNeighbors
 import fiftyone.brain as fob
 from fiftyone import ViewField as F
 
-from .storage import MAP_ATTRIBUTES, check_field_name, resolve_maps
+from ..storage import MAP_ATTRIBUTES, check_field_name, resolve_maps
 
 # PCA before UMAP: wide layers (2048 channels) make UMAP's neighbour search
 # slow, and 50 components keep the structure that matters.

@@ -334,7 +334,7 @@ def undo_store(dataset):
 
 
 def record_undo(dataset, record, maps_field="actmaps"):
-    """Leave ``record`` (from :func:`fiftyone_plugin.naming.name_maps`) where
+    """Leave ``record`` (from :func:`fiftyone_plugin.concepts.naming.name_maps`) where
     the naming panel finds it; stamps it with an id and the time. Replaces
     an older record of the same annotator (undo is one step)."""
     record = dict(record, id=uuid.uuid4().hex, time=time.time(), source="operator")
@@ -369,7 +369,7 @@ def undo_operator_naming(dataset, record, maps_field="actmaps"):
     dict
         ``{"restored": int, "skipped": int}``.
     """
-    from .concepts import concept_field
+    from .store import concept_field
     from .naming import undo
 
     previous = record["previous"]

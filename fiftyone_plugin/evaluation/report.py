@@ -9,7 +9,7 @@ piece of user text (concept, class, annotator, dataset names) is HTML-escaped.
 Sections: overview; coverage per predicted class; concept frequency per
 class; untrustworthy example types with example thumbnails (the concept's
 map regions drawn on the image); the channel x concept matrix; the
-inter-annotator agreement matrix (when :mod:`fiftyone_plugin.agreement`
+inter-annotator agreement matrix (when :mod:`fiftyone_plugin.agreement.compute`
 provides ``compute_agreement`` and at least two annotators named maps); and
 how each number is defined.
 """
@@ -23,11 +23,11 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-from .concepts import NOT_NAMEABLE, list_annotators
+from ..concepts.store import NOT_NAMEABLE, list_annotators
 from .explanations import default_run_key, explain, read_maps
 from .neurons import correspondence_from_labels
-from .runs import register_run, save_run_results
-from .storage import check_field_name
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name
 from .summaries import concept_summary_table, untrustworthy_table
 
 RUN_TYPE = "report"
@@ -344,7 +344,7 @@ def _agreement_section(samples, maps_field, annotators):
     try:
         import importlib
 
-        module = importlib.import_module(f"{__package__}.agreement")
+        module = importlib.import_module("fiftyone_plugin.agreement.compute")
         compute = module.compute_agreement
     except (ImportError, AttributeError):
         return "<p class='note'>Skipped: inter-annotator agreement is not available in this installation.</p>", "unavailable"
@@ -560,7 +560,7 @@ def write_report(
     maps_field, prediction_field : str
     title : str, optional
     by, min_support, alpha
-        see :func:`fiftyone_plugin.summaries.untrustworthy_concepts`.
+        see :func:`fiftyone_plugin.evaluation.summaries.untrustworthy_concepts`.
     max_types : int
         untrustworthy types shown.
     examples_per_type : int

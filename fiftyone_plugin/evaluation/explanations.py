@@ -16,7 +16,7 @@ is therefore reported in one of two documented ways:
     fraction of what the significant maps explain that is named (1.0 when
     every map has a concept).
 
-Maps marked :data:`~fiftyone_plugin.concepts.NOT_NAMEABLE` and maps the
+Maps marked :data:`~fiftyone_plugin.concepts.store.NOT_NAMEABLE` and maps the
 annotator did not name count as unexplained. This module also holds
 :func:`read_maps`, the one bulk read of maps, concepts and predictions that
 the other evaluation modules (summaries, neurons, report) build on.
@@ -28,9 +28,9 @@ import numpy as np
 
 import fiftyone as fo
 
-from .concepts import NOT_NAMEABLE, concept_field, list_annotators, validate_annotator
-from .runs import register_run, save_run_results
-from .storage import check_field_name, resolve_maps
+from ..concepts.store import NOT_NAMEABLE, concept_field, list_annotators, validate_annotator
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name, resolve_maps
 
 RUN_TYPE = "explanations"
 COVERAGE_MODES = ("positive", "maps")
@@ -107,7 +107,7 @@ def prediction_field_of(samples, maps_field, prediction_field=None):
         name = getattr(config, "prediction_field", None)
         if name:
             return name
-    from .activation_maps import default_field_names
+    from ..maps.compute import default_field_names
 
     return default_field_names(maps_field)["prediction_field"]
 

@@ -13,7 +13,7 @@ import numpy as np
 from bson import ObjectId
 from PIL import Image, ImageDraw, ImageOps
 
-from .concepts import NOT_NAMEABLE, assign_concept, concept_field, list_concepts, restore_assignments
+from .store import NOT_NAMEABLE, assign_concept, concept_field, list_concepts, restore_assignments
 
 UNNAMED_COLOR = "#b0b0b0"
 NOT_NAMEABLE_COLOR = "#505050"
@@ -74,12 +74,12 @@ def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_at
     :func:`progress` returns, counted over all maps.
 
     The layout is ``brain_key``'s, else the newest fresh layout of
-    ``maps_field`` (:func:`fiftyone_plugin.visualization.choose_layout`,
+    ``maps_field`` (:func:`fiftyone_plugin.maps.layout.choose_layout`,
     which warns when the chosen layout is stale); ``points_attribute`` names
     a map attribute of points directly instead. Without any layout,
     ``points`` is empty."""
     if points_attribute is None:
-        from .visualization import choose_layout
+        from ..maps.layout import choose_layout
 
         chosen = choose_layout(samples, maps_field, brain_key)
         points_attribute = chosen["points_attribute"] if chosen else None
@@ -442,7 +442,7 @@ def manage(samples, action, annotator, maps_field="actmaps", **kwargs):
     """Rename, merge or delete with an undo record. ``action`` is
     ``"rename"`` (``concept``, ``new_name``), ``"merge"`` (``concepts``,
     ``into``) or ``"delete"`` (``concept``)."""
-    from . import concepts as store
+    from . import store
 
     if action == "rename":
         previous = snapshot(samples, annotator, [kwargs["concept"]], maps_field)

@@ -45,7 +45,7 @@ import numpy as np
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 
-from .krippendorff_fast import AlphaUndefinedError, alpha_from_codes, pair_counts
+from .alpha import AlphaUndefinedError, alpha_from_codes, pair_counts
 
 # Same marker as ``concepts.NOT_NAMEABLE`` (asserted by the tests); repeated
 # so that the array functions import without FiftyOne.
@@ -1132,7 +1132,7 @@ def _pairwise(codes, concept_codes, nn, nameable, annotators):
 def read_labels(samples, annotators, maps_field="actmaps"):
     """``(map_ids, labels)``: every map's id and, per annotator, its concept
     (``None`` where not named), in sample order."""
-    from .concepts import concept_field
+    from ..concepts.store import concept_field
 
     paths = [f"{maps_field}.detections.id"] + [concept_field(a, maps_field) for a in annotators]
     columns = samples.values(paths)
@@ -1222,9 +1222,9 @@ def compute_agreement(
         fewer than two annotators, unknown annotators, or no map judged by
         two or more of them (nothing to compare).
     """
-    from .concepts import list_annotators, validate_annotator
-    from .runs import register_run, save_run_results
-    from .storage import resolve_maps
+    from ..concepts.store import list_annotators, validate_annotator
+    from ..runs import register_run, save_run_results
+    from ..storage import resolve_maps
 
     # a patches view of the maps field stands for its maps (one shared rule)
     samples, _ = resolve_maps(samples, maps_field, what="compute_agreement")
@@ -1278,7 +1278,7 @@ def write_consensus(samples, results, annotator="consensus", maps_field=None):
     consensus). Returns ``{"named": n, "cleared": n, "concepts": {name:
     count}}``.
     """
-    from .concepts import assign_concept, validate_annotator
+    from ..concepts.store import assign_concept, validate_annotator
 
     validate_annotator(annotator)
     if annotator in results.annotators:

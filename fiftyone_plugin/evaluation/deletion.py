@@ -33,13 +33,13 @@ from scipy import stats
 
 import fiftyone as fo
 
-from .concepts import NOT_NAMEABLE, concept_field, validate_annotator
-from .engine import _follow, _ModelState, read_logits
+from ..concepts.store import NOT_NAMEABLE, concept_field, validate_annotator
+from ..maps.engine import _follow, _ModelState, read_logits
 from .explanations import check_annotator
-from .images import ImageLoadError, load_rgb_image
-from .models import resolve_model
-from .runs import register_run, save_run_results
-from .storage import check_field_name, check_image_collection, maps_field_of
+from ..maps.images import ImageLoadError, load_rgb_image
+from ..maps.models import resolve_model
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name, check_image_collection, maps_field_of
 from .summaries import to_records
 
 logger = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def _seed(seed, *keys):
 
 class _Classifier:
     """Runs the whole model on PIL images and returns class probabilities,
-    reading the model's output as :class:`~fiftyone_plugin.engine.LayerGradientEngine`
+    reading the model's output as :class:`~fiftyone_plugin.maps.engine.LayerGradientEngine`
     does (the output as wide as the classes; one logit is a sigmoid binary
     classifier). The model runs in eval mode; :meth:`restore` puts back its
     mode and device as given."""
@@ -400,7 +400,7 @@ def concept_deletion(
     annotator : str
         whose concepts are deleted.
     model : torch.nn.Module, str or TorchImageModel
-        the classifier (:func:`~fiftyone_plugin.models.resolve_model`; with
+        the classifier (:func:`~fiftyone_plugin.maps.models.resolve_model`; with
         ``weights``, ``classes``, ``transforms``, ``image_size``). Map
         regions are in relative coordinates of the displayed image (EXIF
         orientation applied, placed through the preprocessing's geometry by
@@ -448,7 +448,7 @@ def concept_deletion(
             raise ValueError(f"gt_field {gt_field!r} is not a Classification field")
     if int(batch_size) < 1:
         raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-    from .concepts import list_concepts
+    from ..concepts.store import list_concepts
 
     known = set(list_concepts(samples, annotator, maps_field)) - {NOT_NAMEABLE}
     if concepts is not None:

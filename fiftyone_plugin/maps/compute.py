@@ -23,9 +23,9 @@ from .engine import LayerGradientEngine
 from .geometry import WHOLE_IMAGE, Geometry, GeometryError
 from .images import ImageLoadError, load_rgb_image
 from .models import resolve_model
-from .runs import register_run, save_run_results
-from .storage import check_field_name, check_image_collection, declare_map_schema
-from .visualization import stale_layouts, stale_message
+from ..runs import register_run, save_run_results
+from ..storage import check_field_name, check_image_collection, declare_map_schema
+from .layout import stale_layouts, stale_message
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def compute_activation_maps(
     For each image the model's prediction is stored in ``prediction_field``;
     for the target class (the prediction, or ``target_field``'s label where
     present) each channel of ``layer`` gets its contribution to the target
-    logit (see :mod:`fiftyone_plugin.contributions`), and the ``top_k``
+    logit (see :mod:`fiftyone_plugin.maps.contributions`), and the ``top_k``
     channels with the largest positive contributions (stopping early once
     ``cumulative_share`` of the positive contribution is reached) become
     ``fo.Detection`` maps in ``maps_field``. The sum of all positive
@@ -90,7 +90,7 @@ def compute_activation_maps(
     Everything is placed in the frame the App shows: EXIF orientation
     applied, and the layer's grid put where the model's input lies on the
     image (a centre crop leaves the sides unseen: no heatmap, no region
-    there), found per image size by :class:`fiftyone_plugin.geometry.Geometry`.
+    there), found per image size by :class:`fiftyone_plugin.maps.geometry.Geometry`.
     The run config's ``geometry`` describes how; where it cannot be
     determined it reads ``"unknown: ..."``, a warning is logged and the maps
     are placed on the whole image (per sample: ``geometry_unknown=True`` on
@@ -106,13 +106,13 @@ def compute_activation_maps(
     samples : fiftyone.core.collections.SampleCollection
         an image dataset or view.
     model : torch.nn.Module, str or fiftyone.utils.torch.TorchImageModel
-        see :func:`fiftyone_plugin.models.resolve_model`.
+        see :func:`fiftyone_plugin.maps.models.resolve_model`.
     layer : str, optional
         name of a module whose output is a spatial map, channels-first
         ``(N, C, h, w)`` or channels-last ``(N, h, w, C)`` (detected), that
         runs once per forward pass; ``"<module>:input"`` for the tensor going
         into a module. Default: the end of the feature trunk, see
-        :class:`fiftyone_plugin.engine.LayerGradientEngine`. Names given
+        :class:`fiftyone_plugin.maps.engine.LayerGradientEngine`. Names given
         through a ``DataParallel`` wrapper (``"module.layer4"``) are stored
         unwrapped (``"layer4"``).
     maps_field : str
@@ -135,7 +135,7 @@ def compute_activation_maps(
         a ``fo.Classification`` field whose label is explained instead of the
         prediction (where the label is a known class).
     weights, classes, transforms, image_size
-        see :func:`fiftyone_plugin.models.resolve_model`.
+        see :func:`fiftyone_plugin.maps.models.resolve_model`.
     prediction_field, heatmap_field : str, optional
         default :func:`default_field_names`.
     region_threshold : float
@@ -150,7 +150,7 @@ def compute_activation_maps(
         turns ``layer``'s output into a ``(N, C, h, w)`` map, for layers
         that do not output one (ViT/Swin tokens), applied to activations and
         gradients as pytorch-grad-cam's ``reshape_transform``; needs
-        ``layer``. See :class:`fiftyone_plugin.engine.LayerGradientEngine`.
+        ``layer``. See :class:`fiftyone_plugin.maps.engine.LayerGradientEngine`.
 
     The model is read on the first images of ``samples`` before anything is
     written: which output holds the logits (the one as wide as ``classes``;
@@ -356,7 +356,7 @@ def _compute(
 
 
 def _check_geometry(engine):
-    """The :class:`~fiftyone_plugin.geometry.Geometry` of the model's
+    """The :class:`~fiftyone_plugin.maps.geometry.Geometry` of the model's
     preprocessing and a short description for the run config; ``(None,
     "unknown: ...")`` with a warning when it cannot be determined on a
     probe image (then every map is placed on the whole image)."""
@@ -458,7 +458,7 @@ def _same_shape_chunks(images):
 
 def place_maps(heatmaps, sample_heatmaps, frames, grid=C.REGION_GRID):
     """Maps from the model-input frame to the image frame (see
-    :mod:`fiftyone_plugin.geometry`): zero where the model never saw the
+    :mod:`fiftyone_plugin.maps.geometry`): zero where the model never saw the
     image.
 
     Parameters

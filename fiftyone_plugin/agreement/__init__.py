@@ -1,0 +1,2 @@
+"""Inter-annotator agreement: Krippendorff's alpha kernels (alpha) and the
+agreement run over annotators' concepts (compute)."""
