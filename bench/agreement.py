@@ -92,7 +92,7 @@ def bench_alpha(units, annotators, values):
 
 
 def bench_pair_alpha(maps, annotators):
-    from fiftyone_plugin.agreement.compute import pair_alpha
+    from fiftyone_plugin.agreement.pairs import pair_alpha
 
     small = maps // 4
     data = simulated_namings(maps, annotators)

@@ -3,7 +3,8 @@
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin.agreement.compute import aligned_alpha_note, compute_agreement, write_consensus
+from fiftyone_plugin.agreement.compute import compute_agreement, write_consensus
+from fiftyone_plugin.agreement.results import aligned_alpha_note
 from fiftyone_plugin.concepts.store import list_annotators
 
 from ._common import maps_field_input, output_summary

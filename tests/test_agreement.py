@@ -3,6 +3,7 @@ statistics, and compute_agreement on a real MongoDB."""
 
 import itertools
 import math
+from collections import Counter
 import warnings
 
 import krippendorff
@@ -12,19 +13,14 @@ import pytest
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.concepts import store as concepts
 from fiftyone_plugin.maps.compute import default_field_names
-from fiftyone_plugin.agreement.compute import (
-    NOT_NAMEABLE,
-    agreement_from_labels,
-    align_concepts,
-    aligned_alpha,
-    aligned_alpha_note,
-    compute_agreement,
-    cross_fit_folds,
-    pair_alpha,
-    write_consensus,
-)
+from fiftyone_plugin.concepts.names import NOT_NAMEABLE
+from fiftyone_plugin.agreement.alignment import align_concepts
+from fiftyone_plugin.agreement.compute import compute_agreement, write_consensus
+from fiftyone_plugin.agreement.crossfit import aligned_alpha, cross_fit_folds
+from fiftyone_plugin.agreement.pairs import pair_alpha
+from fiftyone_plugin.agreement.results import AgreementResults, aligned_alpha_note
+from fiftyone_plugin.agreement.statistics import agreement_from_labels
 from fiftyone_plugin.agreement.alpha import AlphaUndefinedError, krippendorff_alpha
 from fiftyone_plugin.storage import declare_map_schema
 
@@ -601,10 +597,6 @@ def test_degenerate_agreement_inputs():
     assert result.consensus_labels == ["a", "a", "a"]
 
 
-def test_not_nameable_marker_matches_the_concept_store():
-    assert NOT_NAMEABLE == concepts.NOT_NAMEABLE
-
-
 # --------------------------------------------------------------------------
 # on a dataset (real MongoDB)
 
@@ -663,13 +655,20 @@ def test_compute_agreement_reads_the_store_registers_a_run_and_writes_consensus(
     assert "agree" in dataset.list_runs()
     info = dataset.get_run_info("agree")
     assert info.config.run_type == "agreement" and info.config.annotators == ["alice", "bob", "carol"]
-    stored = dataset.load_run_results("agree")
-    assert stored.pair_alpha == pytest.approx(result.pair_alpha)
+    # what compute_agreement returned is what the run gives back
+    stored = dataset.load_run_results("agree", cache=False)
+    assert type(stored) is type(result) is AgreementResults
+    assert stored.to_dict() == result.to_dict()
+    assert stored.pair_alpha == result.pair_alpha and stored.run_key == result.run_key == "agree"
     assert stored.pairwise["annotators"] == ["alice", "bob", "carol"]
+    assert stored.maps_field == "actmaps" and stored.map_ids == ids
 
-    written = write_consensus(dataset, result, annotator="consensus")
+    # the consensus written from the stored run is the one of the returned results
+    written = write_consensus(dataset, stored, annotator="consensus")
     named = {k: v for k, v in fpl.list_concepts(dataset, "consensus").items()}
     assert named == written["concepts"] and sum(named.values()) == written["named"]
+    assert written["concepts"] == dict(Counter(c for c in result.consensus_labels if c is not None))
+    assert written["cleared"] == result.consensus_labels.count(None)
     # the consensus is an annotator of its own, left out by default
     again = compute_agreement(dataset, run_key=None)
     assert again.annotators == ["alice", "bob", "carol"]
@@ -677,6 +676,22 @@ def test_compute_agreement_reads_the_store_registers_a_run_and_writes_consensus(
     assert with_consensus.pair_alpha > result.pairwise["pair_alpha"][0][2] - 1e-12
     with pytest.raises(ValueError, match="overwrite"):
         write_consensus(dataset, result, annotator="alice")
+
+
+def test_agreement_run_owns_no_field_and_is_deleted_alone(dataset):
+    ids = build_maps(dataset, 4)
+    write_names(dataset, ids, ["a", "b"] * 10, "alice")
+    write_names(dataset, ids, ["p", "q"] * 10, "bob")
+    result = compute_agreement(dataset, run_key="agree")
+    assert result.pair_alpha == 1.0
+    write_consensus(dataset, result, annotator="consensus")
+    schema = set(dataset.get_field_schema(flat=True))
+    assert dataset.get_run_info("agree").config.fields() == []
+    dataset.delete_run("agree")
+    assert "agree" not in dataset.list_runs()
+    # the consensus is an annotator of its own: it stays with the run gone
+    assert set(dataset.get_field_schema(flat=True)) == schema
+    assert fpl.list_concepts(dataset, "consensus") == {"a": 10, "b": 10}
 
 
 def test_compute_agreement_degenerate_datasets(dataset):

@@ -26,12 +26,7 @@ from bson.errors import InvalidId
 import fiftyone as fo
 
 from ..storage import maps_field_of, resolve_maps
-
-MAX_NAME_LENGTH = 100
-
-# Recorded when an annotator looked at a map and found no recognisable
-# concept: it counts as "seen", unlike a map nobody named.
-NOT_NAMEABLE = "__not_nameable__"
+from .names import MAX_NAME_LENGTH, NOT_NAMEABLE  # noqa: F401 (defined in names.py, re-exported here)
 
 EXPORT_FORMAT = "interactive-naming/concepts"
 EXPORT_VERSION = 1

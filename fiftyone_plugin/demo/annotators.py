@@ -17,10 +17,8 @@ import zlib
 
 import numpy as np
 
+from ..concepts.names import NOT_NAMEABLE
 from . import world
-
-#: Marker for a map that shows nothing nameable (background).
-NOT_NAMEABLE = "__not_nameable__"
 
 HEAD_CONCEPTS = {
     "round": "round head",
