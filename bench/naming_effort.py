@@ -108,7 +108,7 @@ def assisted(dataset, annotator, ids, cells, truth_words, n_first, min_confidenc
             continue
         record = fpl.accept_suggestions(dataset, annotator, suggestions, min_confidence=min_confidence)
         actions += 1
-        named.update(record["written"])
+        named.update(record.written)
         rounds += 1
         if len(named) >= TARGET_NAMED * len(ids) or rounds > 50:
             break

@@ -52,8 +52,8 @@ _EXPORTS = {
     "concept_deletion": "evaluation.deletion",
     "load_deletion_results": "evaluation.deletion",
     "suggest_concepts": "assistance.suggestions",
-    "accept_suggestions": "assistance.suggestions",
-    "undo_suggestions": "assistance.suggestions",
+    "accept_suggestions": "assistance.accept",
+    "undo_suggestions": "assistance.accept",
     "transfer_concepts": "assistance.transfer",
 }
 

@@ -1,5 +1,5 @@
 """Operators for naming assistance, transfer and the causal check. Thin
-wrappers: the work is done by ``fiftyone_plugin.assistance.suggestions``,
+wrappers: the work is done by ``fiftyone_plugin.assistance.suggestions``, ``.accept``,
 ``.transfer`` and ``.deletion``."""
 
 import fiftyone.operators as foo
@@ -7,17 +7,14 @@ import fiftyone.operators.types as types
 
 from fiftyone_plugin.concepts.store import NOT_NAMEABLE, list_concepts
 from fiftyone_plugin.evaluation.deletion import concept_deletion
-from fiftyone_plugin.runs import register_run, save_run_results
 from fiftyone_plugin.evaluation.summaries import to_records
-from fiftyone_plugin.assistance.suggestions import accept_suggestions, suggest_concepts, undo_suggestions
+from fiftyone_plugin.assistance.accept import accept_suggestions, undo_accepted_suggestions
+from fiftyone_plugin.assistance.suggestions import load_suggestions, suggest_concepts
 from fiftyone_plugin.assistance.transfer import transfer_concepts
 
 from ._common import annotator_input, maps_field_input, output_summary
 from .compute import load_model_from_params, model_source_input
 from .evaluation import _gt_field_input, _rounded, _table_output
-
-ACCEPT_RUN_TYPE = "accepted_suggestions"
-
 
 def _config(name, label, description, delegated=True, prefer_delegated=False):
     return foo.OperatorConfig(
@@ -29,10 +26,6 @@ def _config(name, label, description, delegated=True, prefer_delegated=False):
         allow_delegated_execution=delegated,
         default_choice_to_delegated=prefer_delegated,
     )
-
-
-def _accept_run_key(annotator):
-    return f"accepted_suggestions_{annotator}"
 
 
 class SuggestConcepts(foo.Operator):
@@ -55,10 +48,11 @@ class SuggestConcepts(foo.Operator):
 
     def execute(self, ctx):
         p = ctx.params
-        df = suggest_concepts(ctx.target_view(), p["annotator"], maps_field=p["maps_field"])
+        results = suggest_concepts(ctx.target_view(), p["annotator"], maps_field=p["maps_field"])
+        df = results.table
         counts = {f"at_least_{t}": int((df["confidence"] >= t).sum()) for t in (0.5, 0.8, 0.9, 0.95)}
-        return {"run_key": df.attrs["run_key"], "num_suggestions": len(df),
-                "num_taught": df.attrs["num_taught"], **counts,
+        return {"run_key": results.key, "num_suggestions": len(df),
+                "num_taught": results.num_taught, **counts,
                 "rows": _rounded(to_records(df[["map_id", "concept", "confidence"]]))}
 
     def resolve_output(self, ctx):
@@ -86,32 +80,24 @@ class AcceptSuggestions(foo.Operator):
             return types.Property(inputs)
         annotator = annotator_input(ctx, inputs, maps_field)
         inputs.float("min_confidence", default=0.9, min=0.0, max=1.0, label="Accept at or above this confidence")
-        key = f"suggestions_{annotator}" if annotator else None
-        if key and key in ctx.dataset.list_runs():
-            rows = ctx.dataset.load_run_results(key, cache=False).suggestions
+        try:
+            rows = load_suggestions(ctx.dataset, annotator).suggestions if annotator else None
+        except ValueError:
+            rows = None
+            inputs.view("none", types.Warning(label="No suggestions for this annotator: run 'suggest concepts' first"))
+        if rows is not None:
             t = ctx.params.get("min_confidence", 0.9) or 0.0
             n = sum(r["confidence"] >= t for r in rows)
             inputs.view("count", types.Notice(label=f"{n} of {len(rows)} suggestions would be accepted"))
-        elif annotator:
-            inputs.view("none", types.Warning(label="No suggestions for this annotator: run 'suggest concepts' first"))
         return types.Property(inputs, view=types.View(label="Accept suggestions"))
 
     def execute(self, ctx):
         p = ctx.params
-        annotator, maps_field = p["annotator"], p["maps_field"]
-        key = f"suggestions_{annotator}"
-        if key not in ctx.dataset.list_runs():
-            raise ValueError(f"no suggestions for {annotator}: run suggest_concepts first")
-        rows = ctx.dataset.load_run_results(key, cache=False).suggestions
-        record = accept_suggestions(ctx.dataset, annotator, rows,
-                                    min_confidence=p.get("min_confidence", 0.9), maps_field=maps_field)
-        # kept so that undo_suggestions can revert it
-        register_run(ctx.dataset, _accept_run_key(annotator), ACCEPT_RUN_TYPE,
-                     {"annotator": annotator, "maps_field": maps_field,
-                      "min_confidence": float(p.get("min_confidence", 0.9))})
-        save_run_results(ctx.dataset, _accept_run_key(annotator), {"record": record})
+        # the stored suggestions; the run it registers is what undo reverts
+        results = accept_suggestions(ctx.dataset, p["annotator"], min_confidence=p.get("min_confidence", 0.9),
+                                     maps_field=p["maps_field"])
         ctx.ops.reload_dataset()
-        return {"accepted": record["accepted"], "skipped": len(record["skipped"])}
+        return {"accepted": results.accepted, "skipped": len(results.skipped)}
 
     def resolve_output(self, ctx):
         outputs = types.Object()
@@ -138,12 +124,7 @@ class UndoSuggestions(foo.Operator):
         return types.Property(inputs, view=types.View(label="Undo accepted suggestions"))
 
     def execute(self, ctx):
-        key = _accept_run_key(ctx.params["annotator"])
-        if key not in ctx.dataset.list_runs():
-            raise ValueError(f"nothing to undo for {ctx.params['annotator']}")
-        record = ctx.dataset.load_run_results(key, cache=False).record
-        reverted = undo_suggestions(ctx.dataset, record)
-        ctx.dataset.delete_run(key)
+        reverted = undo_accepted_suggestions(ctx.dataset, ctx.params["annotator"])
         ctx.ops.reload_dataset()
         return {"reverted": reverted}
 
@@ -175,12 +156,12 @@ class TransferConcepts(foo.Operator):
 
     def execute(self, ctx):
         p = ctx.params
-        df = transfer_concepts(ctx.target_view(), p["annotator"], source=ctx.dataset, maps_field=p["maps_field"],
-                               min_confidence=p.get("min_confidence", 0.8))
+        results = transfer_concepts(ctx.target_view(), p["annotator"], source=ctx.dataset,
+                                    maps_field=p["maps_field"], min_confidence=p.get("min_confidence", 0.8))
         if not ctx.delegated:
             ctx.ops.reload_dataset()
-        return {"run_key": df.attrs["run_key"], "machine_annotator": df.attrs["machine_annotator"],
-                "named": df.attrs["named"], "not_sure": df.attrs["not_sure"]}
+        return {"run_key": results.key, "machine_annotator": results.machine_annotator,
+                "named": results.named, "not_sure": results.not_sure}
 
     def resolve_output(self, ctx):
         outputs = types.Object()

@@ -12,7 +12,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import fiftyone_plugin as fpl
 from fiftyone_plugin.demo import CUE_CLASS, SimulatedAnnotator, build_dataset, load_model, true_concept
 from fiftyone_plugin.demo.pipeline import map_parts, simulate_annotators
-from fiftyone_plugin.assistance.suggestions import read_descriptors
+from fiftyone_plugin.assistance.model import read_descriptors
 
 NUM_TEST = 600
 
@@ -78,7 +78,7 @@ def test_suggestions_beat_a_nearest_neighbour_vote(world, truth):
         by_concept.setdefault(truth[m], []).append(m)
     for concept, group in by_concept.items():
         fpl.assign_concept(world, group, concept, "truth10")
-    df = fpl.suggest_concepts(world, "truth10")
+    df = fpl.suggest_concepts(world, "truth10").table
     assert len(df) == len(ids) - len(named)
     top = df.head(int(0.8 * len(df)))
     ours = float(np.mean([truth[m] == c for m, c in zip(top["map_id"], top["concept"])]))
@@ -100,8 +100,9 @@ def test_transferred_names_agree_with_the_annotator_on_held_out_images(world, tr
     first, rest = world.limit(NUM_TEST // 2), world.skip(NUM_TEST // 2)
     dave = SimulatedAnnotator("ann_dave", 0.03, 0.02, seed=7)
     simulate_annotators(first, annotators=[dave])
-    out = fpl.transfer_concepts(rest, "ann_dave", source=first, min_confidence=0.8)
-    assert out.attrs["machine_annotator"] == "ann_dave__auto"
+    results = fpl.transfer_concepts(rest, "ann_dave", source=first, min_confidence=0.8)
+    assert results.machine_annotator == "ann_dave__auto"
+    out = results.table
     assert "ann_dave__auto" in fpl.list_annotators(world)
     named = out[out["outcome"] == "named"]
     agree = float(np.mean([dave.word(truth[m]) == c for m, c in zip(named["map_id"], named["concept"])]))

@@ -16,7 +16,6 @@ agreement with people where both named a map is
 """
 
 import logging
-import math
 
 import numpy as np
 import pandas as pd
@@ -25,12 +24,16 @@ from bson import ObjectId
 from ..concepts.store import (
     _attribute,
     _chunks,
+    concept_field,
     provenance_attribute,
+    provenance_field,
     validate_annotator,
 )
-from ..runs import register_run, save_run_results
-from ..storage import check_field_name, maps_field_of
-from .suggestions import _fit, _predict, read_descriptors, write_machine_names
+from ..runs import RunConfig, RunResults, register_run, save_run_results
+from ..storage import MAPS_FIELD, check_field_name, maps_field_of
+from .accept import _write, check_confidence, plan_machine_names
+from .model import fit_hand_named, predict_top_two, read_descriptors
+from .suggestions import check_C
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,7 @@ MACHINE_SUFFIX = "__auto"
 TRANSFERRED = "transferred"
 NOT_SURE = "not sure"
 TRANSFER_RUN_TYPE = "concept_transfer"
+TRANSFER_COLUMNS = ["map_id", "sample_id", "concept", "confidence", "outcome"]
 
 
 def machine_annotator(annotator):
@@ -74,11 +78,89 @@ def _clear(samples, machine, maps_field, map_ids):
         )
 
 
+class TransferConfig(RunConfig):
+    """Parameters of a transfer run.
+
+    **What the run owns.** A transfer run with ``write=True`` owns the
+    machine annotator's whole namespace on ``maps_field``: its concept
+    (``concept_<annotator>__auto``), provenance and confidence attributes
+    (:meth:`fields`). Nothing but a transfer writes them, and a rerun
+    already replaces them, so ``dataset.delete_run(run_key)`` deletes them:
+    the machine's names go with the run that made them (hand names of
+    ``<annotator>`` are never touched). To revert the names but keep the
+    run, use :func:`~.accept.undo_suggestions` with ``results.undo``. A
+    ``write=False`` run (a preview) owns nothing; rerunning a key with
+    ``write=False`` after ``write=True`` therefore drops the names the key
+    owned, as :func:`fiftyone_plugin.runs.register_run` drops what a key no
+    longer writes.
+    """
+
+    run_type = TRANSFER_RUN_TYPE
+
+    def __init__(self, annotator=None, machine_annotator=None, maps_field=MAPS_FIELD, source_maps_field=None,
+                 min_confidence=0.8, C=1.0, write=True, **kwargs):
+        self.annotator = annotator
+        self.machine_annotator = machine_annotator
+        self.maps_field = maps_field
+        self.source_maps_field = source_maps_field
+        self.min_confidence = min_confidence
+        self.C = C
+        self.write = write
+        super().__init__(**kwargs)
+
+    def fields(self):
+        if not self.write:
+            return []
+        machine = self.machine_annotator
+        return [
+            concept_field(machine, self.maps_field),
+            provenance_field(machine, self.maps_field),
+            f"{self.maps_field}.detections.{confidence_attribute(machine)}",
+        ]
+
+    def validate(self, samples):
+        validate_annotator(self.annotator)
+        if self.machine_annotator != machine_annotator(self.annotator):
+            raise ValueError(f"the machine annotator of {self.annotator!r} is {machine_annotator(self.annotator)!r}")
+        check_confidence(self.min_confidence)
+        check_C(self.C)
+        maps_field_of(samples, self.maps_field)
+
+
+class TransferResults(RunResults):
+    """What :func:`transfer_concepts` did: ``maps`` (one record per map
+    considered, see :attr:`table`), ``machine_annotator``, ``num_taught``
+    (hand-named maps learnt from), ``named`` and ``not_sure`` (counts), and
+    ``undo`` (the record for :func:`~.accept.undo_suggestions`; ``None``
+    when nothing was written)."""
+
+    def __init__(self, samples, config, key, maps=None, machine_annotator=None, num_taught=0, named=0,
+                 not_sure=0, undo=None, backend=None):
+        super().__init__(samples, config, key, backend=backend)
+        self.maps = maps or []
+        self.machine_annotator = machine_annotator
+        self.num_taught = num_taught
+        self.named = named
+        self.not_sure = not_sure
+        self.undo = undo
+
+    @property
+    def table(self):
+        """``map_id, sample_id, concept`` (best guess), ``confidence``,
+        ``outcome`` (``"named"`` or ``"not sure"``), one row per map."""
+        return pd.DataFrame(self.maps, columns=TRANSFER_COLUMNS)
+
+    @property
+    def run_key(self):
+        return self.key
+
+
 def transfer_concepts(
     samples,
     annotator,
+    *,
     source=None,
-    maps_field="actmaps",
+    maps_field=MAPS_FIELD,
     source_maps_field=None,
     min_confidence=0.8,
     C=1.0,
@@ -92,56 +174,61 @@ def transfer_concepts(
     Parameters
     ----------
     samples : SampleCollection
-        where the maps to name are (maps that ``annotator`` named are left
+        Where the maps to name are (maps that ``annotator`` named are left
         alone).
     annotator : str
-        whose hand-given names teach (accepted suggestions and earlier
+        Whose hand-given names teach (accepted suggestions and earlier
         transfers do not).
     source : SampleCollection, optional
-        where the teaching names are read; default the whole dataset of
+        Where the teaching names are read; default the whole dataset of
         ``samples``.
-    maps_field : str
+    maps_field : str, default ``"actmaps"`` (:data:`~fiftyone_plugin.storage.MAPS_FIELD`)
     source_maps_field : str, optional
-        maps field of ``source`` (default ``maps_field``); its descriptors
+        Maps field of ``source`` (default ``maps_field``); its descriptors
         must have the same length as those of ``maps_field``.
-    min_confidence : float
-        in [0, 1]; maps whose best concept has a lower probability get the
-        outcome ``"not sure"`` and no name.
-    C : float
-        see :func:`~fiftyone_plugin.assistance.suggestions.concept_classifier`.
-    write : bool
-        write the confident names (default); False only returns them.
+    min_confidence : float in [0, 1], default 0.8
+        Maps whose best concept has a lower probability get the outcome
+        ``"not sure"`` and no name.
+    C : float > 0, default 1.0
+        See :func:`~.model.concept_classifier`.
+    write : bool, default True
+        Write the confident names; False only returns them (a preview).
     run_key : str, optional
-        default ``transfer_<annotator>``.
+        Default ``transfer_<annotator>``.
 
     Returns
     -------
-    pandas.DataFrame
-        one row per map considered: ``map_id, sample_id, concept`` (best
-        guess), ``confidence``, ``outcome`` (``"named"`` or ``"not sure"``).
-        ``df.attrs``: ``machine_annotator``, ``num_taught``, ``named``,
-        ``not_sure``, ``run_key``, ``undo`` (the record for
-        :func:`fiftyone_plugin.assistance.suggestions.undo_suggestions`).
+    TransferResults
+        The same object ``dataset.load_run_results(run_key)`` returns;
+        ``.table`` has one row per map considered. Deleting the run deletes
+        the machine annotator's names (see :class:`TransferConfig`).
 
     Raises
     ------
     ValueError
         bad annotator, confidence, field, descriptor sizes that differ, or
         fewer than two concepts named by hand; nothing written then.
+
+    References
+    ----------
+    scikit-learn ``LogisticRegression`` (Pedregosa et al., JMLR 12, 2011),
+    the model of :mod:`.model`.
     """
     validate_annotator(annotator)
-    machine = machine_annotator(annotator)
-    if not isinstance(min_confidence, (int, float)) or math.isnan(min_confidence) or not 0 <= min_confidence <= 1:
-        raise ValueError(f"min_confidence must be in [0, 1]; got {min_confidence!r}")
     run_key = check_field_name(run_key or f"transfer_{annotator}", "run_key")
+    config = TransferConfig(
+        annotator=annotator, machine_annotator=machine_annotator(annotator), maps_field=maps_field,
+        source_maps_field=source_maps_field or maps_field, min_confidence=min_confidence, C=C, write=bool(write),
+    )
+    config.validate(samples)
+    machine = config.machine_annotator
     source = samples._dataset if source is None else source
-    source_maps_field = source_maps_field or maps_field
-    maps_field_of(samples, maps_field)
-    maps_field_of(source, source_maps_field)
+    maps_field_of(source, config.source_maps_field)
 
-    taught = read_descriptors(source, annotator, source_maps_field)
-    model, num_taught = _fit(taught, C)
-    targets = read_descriptors(samples, annotator, maps_field)
+    # fitted and checked before the run is registered: an error leaves no run
+    taught = read_descriptors(source, annotator, maps_field=config.source_maps_field)
+    model, num_taught = fit_hand_named(taught, C=C)
+    targets = read_descriptors(samples, annotator, maps_field=maps_field)
     todo = targets["concept"].isna().to_numpy()
     X = targets.attrs["descriptors"]
     if todo.any() and X.shape[1] != taught.attrs["descriptors"].shape[1]:
@@ -151,33 +238,30 @@ def transfer_concepts(
         )
     out = targets.loc[todo, ["map_id", "sample_id"]].reset_index(drop=True)
     if todo.any():
-        concept, confidence, _, _ = _predict(model, X[todo])
-        out["concept"], out["confidence"] = concept, confidence
+        concept, confidence, _, _ = predict_top_two(model, X[todo])
+        out["concept"], out["confidence"] = [str(c) for c in concept], confidence
         out["outcome"] = np.where(confidence >= min_confidence, "named", NOT_SURE)
     else:
-        out = pd.DataFrame(columns=["map_id", "sample_id", "concept", "confidence", "outcome"])
+        out = pd.DataFrame(columns=TRANSFER_COLUMNS)
+    named = out[out["outcome"] == "named"]
+    assignments = dict(zip(named["map_id"], named["concept"]))
 
+    register_run(samples, run_key, config)
     undo = None
     if write:
         _clear(samples, machine, maps_field, out["map_id"].tolist())
-        named = out[out["outcome"] == "named"]
-        undo = write_machine_names(
-            samples, machine, dict(zip(named["map_id"], named["concept"])), TRANSFERRED, maps_field,
-            extra={confidence_attribute(machine): dict(zip(named["map_id"], named["confidence"]))},
-        )
+        planned, skipped = plan_machine_names(samples, machine, assignments, maps_field=maps_field)
+        if planned:
+            confidences = dict(zip(named["map_id"], named["confidence"]))
+            _write(samples._dataset, machine, planned, TRANSFERRED, maps_field,
+                   {confidence_attribute(machine): confidences})
+        undo = {"annotator": machine, "maps_field": maps_field, "provenance": TRANSFERRED,
+                "written": planned, "skipped": skipped}
     counts = out["outcome"].value_counts()
-    out.attrs.update(
-        machine_annotator=machine, num_taught=num_taught, run_key=run_key, undo=undo,
-        named=int(counts.get("named", 0)), not_sure=int(counts.get(NOT_SURE, 0)),
+    results = TransferResults(
+        samples, config, run_key, maps=out.to_dict("records"), machine_annotator=machine,
+        num_taught=num_taught, named=int(counts.get("named", 0)), not_sure=int(counts.get(NOT_SURE, 0)),
+        undo=undo,
     )
-    register_run(samples, run_key, TRANSFER_RUN_TYPE, {
-        "annotator": annotator, "machine_annotator": machine, "maps_field": maps_field,
-        "source_maps_field": source_maps_field, "min_confidence": float(min_confidence), "C": float(C),
-        "num_taught": num_taught, "write": bool(write),
-    })
-    save_run_results(samples, run_key, {
-        "named": out.attrs["named"], "not_sure": out.attrs["not_sure"],
-        "maps": [{"map_id": r.map_id, "concept": r.concept, "confidence": float(r.confidence),
-                  "outcome": r.outcome} for r in out.itertuples()],
-    })
-    return out
+    save_run_results(samples, run_key, results)
+    return results
