@@ -1,5 +1,6 @@
 """Hungarian alignment of every annotator's concepts to the others'
-(:func:`align_concepts`), on the overlap of their maps.
+(:func:`align_concepts`), on the overlap of their maps (Kuhn 1955, with
+``scipy.optimize.linear_sum_assignment``).
 """
 
 import numpy as np
@@ -151,7 +152,38 @@ def align_concepts(labels, annotators=None, *, reference=None, not_nameable="cat
     dict
         ``{"aligned": int array (annotators x maps, -1 missing),
         "names": {canonical id: name}, "alignment": {annotator: {concept:
-        canonical name}}}``
+        canonical name}}}``; canonical id 0 is :data:`NOT_NAMEABLE`.
+
+    Notes
+    -----
+    Each annotator in turn (the reference first) is matched to the
+    canonical concepts of those before it by a maximum-weight one-to-one
+    assignment on the overlap table (how many maps each pair of concepts
+    share); unmatched concepts get canonical ids of their own. Passes then
+    re-match every annotator against all the others until no total overlap
+    improves.
+
+    References
+    ----------
+    H. W. Kuhn, "The Hungarian method for the assignment problem", Naval
+    Research Logistics Quarterly 2, 1955; D. F. Crouse, "On implementing 2D
+    rectangular assignment algorithms", IEEE Transactions on Aerospace and
+    Electronic Systems 52, 2016 (``scipy.optimize.linear_sum_assignment``).
+
+    Examples
+    --------
+    Alice's "bird" and Bob's "vogel" share map 1, "bird" and "blue" map 0,
+    "sky" and "blue" maps 2 and 3. The overlap table (rows bird, sky;
+    columns blue, vogel) is ``[[1, 1], [2, 0]]``; the one-to-one matching
+    with the largest total is bird-vogel + sky-blue (1 + 2 = 3, against 1 + 0
+    for bird-blue + sky-vogel):
+
+    >>> result = align_concepts([["bird", "bird", "sky", "sky"],
+    ...                          ["blue", "vogel", "blue", "blue"]], ["alice", "bob"])
+    >>> result["alignment"]["bob"]
+    {'blue': 'sky', 'vogel': 'bird'}
+    >>> result["aligned"].tolist()
+    [[1, 1, 2, 2], [2, 1, 2, 2]]
     """
     codes, names = encode_labels(labels)
     annotators = _annotator_names(annotators, len(codes))

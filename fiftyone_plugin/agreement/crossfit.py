@@ -275,11 +275,23 @@ def aligned_alpha(
     60% of 300 maps the alpha is 0.284 against 0.300 with the true names. Where the design
     is biased at all, it is biased downwards.
 
-    References: K. Krippendorff, "Computing Krippendorff's Alpha-
-    Reliability", 2011; D. R. Cox, "A note on data-splitting for the
-    evaluation of significance levels", Biometrika 62, 1975; V.
-    Chernozhukov et al., "Double/debiased machine learning for treatment and
-    structural parameters", Econometrics Journal 21, 2018.
+    References
+    ----------
+    K. Krippendorff, "Computing Krippendorff's Alpha-Reliability", 2011; D.
+    R. Cox, "A note on data-splitting for the evaluation of significance
+    levels", Biometrika 62, 1975; V. Chernozhukov et al., "Double/debiased
+    machine learning for treatment and structural parameters", Econometrics
+    Journal 21, 2018; H. W. Kuhn, "The Hungarian method for the assignment
+    problem", 1955 (the matching, :func:`~.alignment.align_concepts`).
+
+    Examples
+    --------
+    A renamed copy is the same partition: whichever half the matching is
+    learnt on, it recodes the other half identically for both annotators.
+
+    >>> aligned_alpha([["a", "a", "b", "b", "c", "c"],
+    ...                ["x", "x", "y", "y", "z", "z"]])
+    1.0
     """
     codes, names = encode_labels(labels)
     annotators = _annotator_names(annotators, len(codes))

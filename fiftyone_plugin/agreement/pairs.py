@@ -167,6 +167,28 @@ def pair_alpha(labels):
     familiar ``sum_ij C(n_ij, 2)`` of their contingency table. Cost: one
     contingency table per annotator and per pair of annotators, memory
     O(maps).
+
+    References
+    ----------
+    K. Krippendorff, "Computing Krippendorff's Alpha-Reliability", 2011,
+    https://repository.upenn.edu/asc_papers/43 (binary nominal alpha from
+    coincidences).
+
+    Examples
+    --------
+    Three maps, two annotators. Alice puts maps 0 and 1 together, Bob maps 1
+    and 2: of the pairs {0,1}, {0,2}, {1,2} Alice says same/different/
+    different and Bob different/different/same, so ``n = 6`` values, ``n_1 =
+    2`` "same", ``n_0 = 4`` and ``D = 1 + 0 + 1``: ``alpha = 1 - 5 * 2 / (2 *
+    4) = -0.25``.
+
+    >>> pair_alpha([["x", "x", "y"], ["p", "q", "q"]])
+    -0.25
+
+    The same partition in other words is perfect agreement:
+
+    >>> pair_alpha([["x", "x", "y"], ["p", "p", "q"]])
+    1.0
     """
     codes, _ = encode_labels(labels)
     return pair_alpha_from_codes(codes)
