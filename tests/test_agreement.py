@@ -14,6 +14,7 @@ import pytest
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.demo import BODY_PATTERNS, HEAD_SHAPES, SimulatedAnnotator
 from fiftyone_plugin.maps.compute import default_field_names
 from fiftyone_plugin.concepts.names import NOT_NAMEABLE
 from fiftyone_plugin.agreement.alignment import align_concepts
@@ -720,8 +721,6 @@ def test_compute_agreement_degenerate_datasets(dataset):
 
 
 def test_agreement_falls_as_the_simulated_error_rate_rises(dataset):
-    from fiftyone_plugin.demo import BODY_PATTERNS, HEAD_SHAPES, SimulatedAnnotator
-
     ids = build_maps(dataset, 40)  # 200 maps
     rng = np.random.default_rng(2)
     parts = rng.integers(0, 4, len(ids))  # background, head, body, sun
