@@ -3,6 +3,7 @@ untrustworthy example types and concept <-> neuron correspondence -- exact
 small cases on hand-built maps, the concept world end to end, and the
 operators."""
 
+import asyncio
 import base64
 import doctest
 import json
@@ -16,8 +17,11 @@ from sklearn.metrics import normalized_mutual_info_score
 
 import fiftyone as fo
 import fiftyone.operators as foo
+from fiftyone.operators.executor import ExecutionResult, resolve_type
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.demo import CUE_CLASS, build_dataset, default_annotators, load_model
+from fiftyone_plugin.demo.pipeline import simulate_annotators
 from fiftyone_plugin.maps.compute import default_field_names
 from fiftyone_plugin.evaluation import maptable, neurons, stats as stats_module, views
 from fiftyone_plugin.evaluation.explanations import ExplanationsResults, compute_explanations, explain
@@ -488,9 +492,6 @@ def test_neuron_results_round_trip_and_delete_run(dataset):
 
 @pytest.fixture(scope="module")
 def world(workdir):
-    from fiftyone_plugin.demo import build_dataset, load_model
-    from fiftyone_plugin.demo.pipeline import simulate_annotators
-
     # 600 test images: enough errors for the cue to pass the FDR guard
     dataset = build_dataset(
         "test-evaluation-world", num_train=0, num_test=600, images_dir=f"{workdir}/eval-world", overwrite=True
@@ -502,8 +503,6 @@ def world(workdir):
 
 
 def test_the_spurious_cue_tops_the_untrustworthy_list(world):
-    from fiftyone_plugin.demo import CUE_CLASS, default_annotators
-
     for annotator in default_annotators():
         sun = annotator.word("sun")
         df = untrustworthy_concepts(world, annotator.name, "ground_truth").table
@@ -521,8 +520,6 @@ def test_the_spurious_cue_tops_the_untrustworthy_list(world):
 
 
 def test_concept_world_explanations_summary_and_neurons(world):
-    from fiftyone_plugin.demo import CUE_CLASS
-
     summary = compute_explanations(world, "ann_alice")
     assert summary.num_with_maps == len(world)
     assert 0.2 < summary.mean_coverage < 1.0 and summary.mean_maps_coverage > 0.8
@@ -613,10 +610,6 @@ def test_report_operator_writes_a_file_or_downloads(small, workdir):
 
 
 def test_evaluation_operator_forms_resolve(small):
-    import asyncio
-
-    from fiftyone.operators.executor import ExecutionResult, resolve_type
-
     registry = foo.OperatorRegistry()
     params = {"maps_field": "actmaps", "annotator": "alice", "gt_field": "ground_truth"}
     for name in ("compute_explanations", "summarize_concepts", "untrustworthy_concepts",

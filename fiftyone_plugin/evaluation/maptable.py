@@ -154,54 +154,11 @@ def read_maps(samples, annotator, *, maps_field=MAPS_FIELD, prediction_field=Non
     if gt_field is not None:
         check_classification_field(samples, check_field_name(gt_field, "gt_field"), "ground-truth field")
 
-    det = f"{maps_field}.detections"
-    paths = [
-        "id",
-        "filepath",
-        f"{prediction_field}.label",
-        f"{prediction_field}.confidence",
-        f"{det}.id",
-        concept_field(annotator, maps_field),
-        f"{det}.share",
-        f"{det}.contribution",
-        f"{det}.channel",
-        f"{det}.layer",
-        f"{det}.rank",
-        f"{det}.bounding_box",
-    ]
-    if gt_field is not None:
-        paths.append(f"{gt_field}.label")
-    columns = samples.values(paths)
+    columns = samples.values(_paths(annotator, maps_field, prediction_field, gt_field))
     ids, filepaths, labels, confidences, map_ids = columns[:5]
-    concepts, shares, contributions, channels, layers, ranks, boxes = columns[5:12]
     gts = columns[12] if gt_field is not None else [None] * len(ids)
-
     keep = [i for i, m in enumerate(map_ids) if m is not None]
-    per_map = {k: [] for k in ("sample", "id", "concept", "share", "contribution", "channel", "layer", "rank", "box")}
-
-    def _column(values, n, default=None):
-        return list(values) if values is not None else [default] * n
-
-    for s, i in enumerate(keep):
-        n = len(map_ids[i])
-        per_map["sample"].extend([s] * n)
-        per_map["id"].extend(map_ids[i])
-        per_map["concept"].extend(_column(concepts[i], n))
-        per_map["share"].extend(_column(shares[i], n))
-        per_map["contribution"].extend(_column(contributions[i], n))
-        per_map["channel"].extend(_column(channels[i], n))
-        per_map["layer"].extend(_column(layers[i], n))
-        per_map["rank"].extend(_column(ranks[i], n))
-        per_map["box"].extend(_column(boxes[i], n))
-
-    def _floats(values):
-        return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
-
-    def _objects(values):
-        out = np.empty(len(values), dtype=object)
-        out[:] = list(values)
-        return out
-
+    per_map = _flatten(keep, map_ids, columns[5:12])
     return MapTable(
         annotator=annotator,
         maps_field=maps_field,
@@ -223,6 +180,56 @@ def read_maps(samples, annotator, *, maps_field=MAPS_FIELD, prediction_field=Non
         boxes=per_map["box"],
         num_skipped=len(ids) - len(keep),
     )
+
+
+_PER_MAP = ("concept", "share", "contribution", "channel", "layer", "rank", "box")
+
+
+def _paths(annotator, maps_field, prediction_field, gt_field):
+    """The ``values()`` paths of :func:`read_maps`: five per sample, then
+    the per-map attributes in the order of ``_PER_MAP``, then the ground
+    truth."""
+    det = f"{maps_field}.detections"
+    paths = [
+        "id",
+        "filepath",
+        f"{prediction_field}.label",
+        f"{prediction_field}.confidence",
+        f"{det}.id",
+        concept_field(annotator, maps_field),
+        f"{det}.share",
+        f"{det}.contribution",
+        f"{det}.channel",
+        f"{det}.layer",
+        f"{det}.rank",
+        f"{det}.bounding_box",
+    ]
+    if gt_field is not None:
+        paths.append(f"{gt_field}.label")
+    return paths
+
+
+def _flatten(keep, map_ids, per_map_columns):
+    """Per-sample lists of map attributes as flat per-map lists (an
+    attribute missing on a sample's maps reads as None)."""
+    per_map = {k: [] for k in ("sample", "id") + _PER_MAP}
+    for s, i in enumerate(keep):
+        n = len(map_ids[i])
+        per_map["sample"].extend([s] * n)
+        per_map["id"].extend(map_ids[i])
+        for name, values in zip(_PER_MAP, per_map_columns):
+            per_map[name].extend(list(values[i]) if values[i] is not None else [None] * n)
+    return per_map
+
+
+def _floats(values):
+    return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
+
+
+def _objects(values):
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
 
 
 def sample_concepts(table):

@@ -3,6 +3,9 @@ concept goes with errors (or low confidence), i.e. the example types the
 classifier should not be trusted on -- the study's "untrustworthy"
 examples, found by statistics instead of by eye.
 
+(Just over 400 lines: an eighth is this docstring, which states the
+statistic in full.)
+
 The statistic (``by="error"``)
 ------------------------------
 For a predicted class X and concept C, among the samples predicted X with a
