@@ -23,7 +23,7 @@ import fiftyone_plugin as fpl
 from fiftyone_plugin.demo import CUE_CLASS, build_dataset, default_annotators, load_model
 from fiftyone_plugin.demo.pipeline import simulate_annotators
 from fiftyone_plugin.maps.compute import default_field_names
-from fiftyone_plugin.evaluation import maptable, neurons, stats as stats_module, views
+from fiftyone_plugin.evaluation import html, maptable, neurons, stats as stats_module, views
 from fiftyone_plugin.evaluation.explanations import ExplanationsResults, compute_explanations, explain
 from fiftyone_plugin.evaluation.maptable import read_maps
 from fiftyone_plugin.evaluation.neurons import NeuronResults, correspondence_from_labels, neuron_correspondence
@@ -278,7 +278,7 @@ def test_excess_errors_is_errors_beyond_the_rate_without():
     assert np.isnan(excess_errors(1, 5, 0, 0))
 
 
-@pytest.mark.parametrize("module", [stats_module, views, maptable, neurons], ids=lambda m: m.__name__)
+@pytest.mark.parametrize("module", [stats_module, views, maptable, neurons, html], ids=lambda m: m.__name__)
 def test_docstring_examples_run(module):
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

@@ -43,7 +43,16 @@ def mpl_text(text):
     return text.replace("\\", "\\\\").replace("$", r"\$")
 
 
-def fmt(value, digits=3):
+def fmt(value, *, digits=3):
+    """A number for a table cell: ``digits`` decimals (scientific below
+    ``10**-digits``), integers as they are, booleans as yes/no, None and
+    nan as a dash.
+
+    Examples
+    --------
+    >>> fmt(0.12345), fmt(0.00001), fmt(7), fmt(float("nan")), fmt(True)
+    ('0.123', '1.0e-05', '7', '\u2013', 'yes')
+    """
     if value is None:
         return "\u2013"
     if isinstance(value, (bool, np.bool_)):
@@ -70,23 +79,32 @@ def html_table(columns, rows):
 
 
 def figure(width, height):
+    """A matplotlib figure of ``width`` x ``height`` inches (100 dpi) on
+    its own Agg canvas: no pyplot state, no GUI backend."""
     fig = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(fig)
     return fig
 
 
 def png(fig):
+    """``fig`` as a ``data:image/png;base64,...`` URL (mathtext on, TeX
+    off)."""
     buffer = io.BytesIO()
     with matplotlib.rc_context({"text.usetex": False}):
         fig.savefig(buffer, format="png", bbox_inches="tight")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def img(data_url, alt, css_class="plot"):
+def img(data_url, alt, *, css_class="plot"):
+    """An ``<img>`` element of a data URL, ``alt`` escaped."""
     return f'<img class="{css_class}" src="{data_url}" alt="{esc(alt)}">'
 
 
-def heatmap(ax, values, rows, cols, fmt="{:.2f}", cmap="viridis", vmin=None, vmax=None, annotate=True):
+def heatmap(ax, values, rows, cols, *, fmt="{:.2f}", cmap="viridis", vmin=None, vmax=None, annotate=True):
+    """Draw ``values`` (shape ``(len(rows), len(cols))``, nan left blank) on
+    ``ax`` with labelled ticks; non-zero cells are annotated with ``fmt``
+    when ``annotate`` and there are at most 600 cells. Returns the image
+    (for a colour bar)."""
     values = np.asarray(values, dtype=float)
     masked = np.ma.masked_invalid(values)
     image = ax.imshow(masked, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
@@ -104,8 +122,16 @@ def heatmap(ax, values, rows, cols, fmt="{:.2f}", cmap="viridis", vmin=None, vma
     return image
 
 
+def thumbnail(path, boxes, *, size):
+    """A JPEG thumbnail of the image at ``path`` (EXIF orientation applied,
+    never upscaled, longest side ``size`` pixels) with ``boxes`` (relative
+    ``[x, y, w, h]``) outlined in red, as a ``data:`` URL.
 
-def thumbnail(path, boxes, size):
+    Raises
+    ------
+    OSError
+        the image cannot be read.
+    """
     with Image.open(path) as image:
         # boxes are in the frame the App shows: EXIF orientation applied
         image = ImageOps.exif_transpose(image).convert("RGB")

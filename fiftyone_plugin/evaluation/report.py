@@ -56,7 +56,7 @@ def _overview(samples, table, explanations, annotator, maps_field):
         "maps field": maps_field,
         "samples with maps": table.num_samples,
         "maps": num_maps,
-        "maps with a concept": f"{int(named.sum())} ({fmt(named.mean() * 100 if num_maps else 0, 1)}%)",
+        "maps with a concept": f"{int(named.sum())} ({fmt(named.mean() * 100 if num_maps else 0, digits=1)}%)",
         "maps not nameable": int((judged & ~named).sum()),
         "maps not named": int((~judged).sum()),
         "concepts": len({c for c in table.concepts[named]}),

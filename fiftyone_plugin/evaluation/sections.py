@@ -108,12 +108,12 @@ def _examples(table, cls, concept, limit, size):
     order = sorted(shares, key=lambda s: (correct[s] is not False, -shares[s]))
     cells = []
     for s in order[:limit]:
-        caption = f"predicted {cls} ({fmt(table.confidence[s], 2)})"
+        caption = f"predicted {cls} ({fmt(table.confidence[s], digits=2)})"
         if table.ground_truth[s] is not None:
             caption += f", truth {table.ground_truth[s]}"
         try:
-            data_url = thumbnail(table.filepaths[s], boxes[s], size)
-            picture = img(data_url, caption, "thumb")
+            data_url = thumbnail(table.filepaths[s], boxes[s], size=size)
+            picture = img(data_url, caption, css_class="thumb")
         except Exception as e:  # a missing or unreadable file must not stop the report
             picture = f"<div class='missing'>image unavailable ({esc(type(e).__name__)})</div>"
         css = "example wrong" if correct[s] is False else "example"
@@ -197,8 +197,8 @@ def neurons_section(table):
     overview = (
         f"<p>{result.num_maps} named maps, {result.num_concepts} concepts, {result.num_channels} channels. "
         f"Normalised mutual information between channel and concept: <b>{fmt(result.nmi)}</b> "
-        f"(chance-adjusted: {fmt(result.ami)}); a channel predicts the concept of {fmt(result.concept_purity * 100, 1)}% "
-        f"of the maps, a concept predicts the channel of {fmt(result.channel_purity * 100, 1)}%.</p>"
+        f"(chance-adjusted: {fmt(result.ami)}); a channel predicts the concept of {fmt(result.concept_purity * 100, digits=1)}% "
+        f"of the maps, a concept predicts the channel of {fmt(result.channel_purity * 100, digits=1)}%.</p>"
     )
     columns = [
         ("concept", "concept"), ("num_maps", "maps"), ("num_channels", "channels"),

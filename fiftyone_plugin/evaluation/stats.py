@@ -41,7 +41,7 @@ def ratio(num, den):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
-def wilson_interval(k, n, z=Z95):
+def wilson_interval(k, n, *, z=Z95):
     """Wilson score interval of a binomial proportion ``k / n`` [1]_.
 
     Parameters
@@ -81,7 +81,7 @@ def wilson_interval(k, n, z=Z95):
     return low, high
 
 
-def newcombe_interval(k1, n1, k2, n2, z=Z95):
+def newcombe_interval(k1, n1, k2, n2, *, z=Z95):
     """Newcombe's hybrid score interval for the difference of two
     independent proportions ``k1/n1 - k2/n2`` (his method 10 [2]_, built on
     the Wilson intervals [1]_ of each proportion).
@@ -111,8 +111,8 @@ def newcombe_interval(k1, n1, k2, n2, z=Z95):
     k1, n1, k2, n2 = (np.asarray(v, dtype=float) for v in (k1, n1, k2, n2))
     with np.errstate(invalid="ignore", divide="ignore"):
         p1, p2 = k1 / n1, k2 / n2
-    l1, u1 = wilson_interval(k1, n1, z)
-    l2, u2 = wilson_interval(k2, n2, z)
+    l1, u1 = wilson_interval(k1, n1, z=z)
+    l2, u2 = wilson_interval(k2, n2, z=z)
     d = p1 - p2
     low = d - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     high = d + np.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
