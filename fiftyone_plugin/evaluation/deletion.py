@@ -410,14 +410,16 @@ def concept_deletion(
         run is registered.
     """
     run_key = check_field_name(run_key or f"concept_deletion_{annotator}", "run_key")
-    spec = resolve_model(model, weights=weights, classes=classes, transforms=transforms, image_size=image_size)
     config = DeletionConfig(
-        annotator=annotator, maps_field=maps_field, model=spec.name, model_fingerprint=spec.fingerprint,
-        concepts=concepts, gt_field=gt_field, fill=check_fill(fill), blur_radius=blur_radius, seed=seed,
-        curves=curves, batch_size=batch_size,
+        annotator=annotator, maps_field=maps_field, concepts=concepts, gt_field=gt_field,
+        fill=check_fill(fill), blur_radius=blur_radius, seed=seed, curves=curves, batch_size=batch_size,
     )
     if config.concepts is not None and NOT_NAMEABLE in config.concepts:
         raise ValueError("NOT_NAMEABLE marks maps without a concept; it cannot be deleted")
+    # the inputs are checked before a model is loaded (register_run checks them again)
+    config.validate(samples)
+    spec = resolve_model(model, weights=weights, classes=classes, transforms=transforms, image_size=image_size)
+    config.model, config.model_fingerprint = spec.name, spec.fingerprint
     register_run(samples, run_key, config)
     wanted = config.wanted(samples)
 
