@@ -7,7 +7,7 @@ import fiftyone.operators.types as types
 
 from fiftyone_plugin.concepts.store import NOT_NAMEABLE, list_concepts
 from fiftyone_plugin.evaluation.deletion import concept_deletion
-from fiftyone_plugin.evaluation.summaries import to_records
+from fiftyone_plugin.runs import jsonable
 from fiftyone_plugin.assistance.accept import accept_suggestions, undo_accepted_suggestions
 from fiftyone_plugin.assistance.suggestions import load_suggestions, suggest_concepts
 from fiftyone_plugin.assistance.transfer import transfer_concepts
@@ -53,7 +53,7 @@ class SuggestConcepts(foo.Operator):
         counts = {f"at_least_{t}": int((df["confidence"] >= t).sum()) for t in (0.5, 0.8, 0.9, 0.95)}
         return {"run_key": results.key, "num_suggestions": len(df),
                 "num_taught": results.num_taught, **counts,
-                "rows": _rounded(to_records(df[["map_id", "concept", "confidence"]]))}
+                "rows": _rounded(jsonable(df[["map_id", "concept", "confidence"]]))}
 
     def resolve_output(self, ctx):
         outputs = types.Object()
@@ -233,7 +233,7 @@ class ConceptDeletion(foo.Operator):
         )
         sentences = [results.sentence(c) for c in results.fixes["concept"]] if not results.fixes.empty else []
         return {"run_key": results.run_key, "num_deletions": len(results.per_sample),
-                "sentences": sentences, "rows": _rounded(to_records(results.by_concept_class))}
+                "sentences": sentences, "rows": _rounded(jsonable(results.by_concept_class))}
 
     def resolve_output(self, ctx):
         outputs = types.Object()

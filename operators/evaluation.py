@@ -1,8 +1,9 @@
 """Operators that evaluate an annotator's concepts: explanations, typical
 reasons per class, untrustworthy example types, concept <-> neuron
 correspondence and the HTML report. Thin wrappers: the work is done by
-``fiftyone_plugin.evaluation.explanations``, ``.summaries``, ``.neurons`` and
-``.report``."""
+``fiftyone_plugin.evaluation.explanations``, ``.reasons``, ``.untrustworthy``,
+``.neurons`` and ``.report``; each returns its run's results object, sent
+back to the App as plain JSON."""
 
 import base64
 import math
@@ -11,10 +12,12 @@ import fiftyone as fo
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin.evaluation.explanations import compute_explanations, prediction_field_of
+from fiftyone_plugin.evaluation.explanations import compute_explanations
+from fiftyone_plugin.evaluation.maptable import prediction_field_of
 from fiftyone_plugin.evaluation.neurons import neuron_correspondence
+from fiftyone_plugin.evaluation.reasons import summarize_concepts
 from fiftyone_plugin.evaluation.report import render_report, write_report
-from fiftyone_plugin.evaluation.summaries import summarize_concepts, to_records, untrustworthy_concepts
+from fiftyone_plugin.evaluation.untrustworthy import untrustworthy_concepts
 
 from ._common import annotator_input, maps_field_input, output_summary, target_images, target_images_notice
 
@@ -110,7 +113,7 @@ class ComputeExplanations(foo.Operator):
 
     def execute(self, ctx):
         p = ctx.params
-        summary = compute_explanations(
+        results = compute_explanations(
             target_images(ctx)[0],
             p["annotator"],
             maps_field=p["maps_field"],
@@ -120,7 +123,7 @@ class ComputeExplanations(foo.Operator):
         )
         if not ctx.delegated:
             ctx.ops.reload_dataset()
-        return summary
+        return {"run_key": results.key, **results.to_dict()}
 
     def resolve_output(self, ctx):
         outputs = types.Object()
@@ -167,7 +170,7 @@ class SummarizeConcepts(foo.Operator):
 
     def execute(self, ctx):
         p = ctx.params
-        df = summarize_concepts(
+        results = summarize_concepts(
             target_images(ctx)[0],
             p["annotator"],
             maps_field=p["maps_field"],
@@ -179,10 +182,10 @@ class SummarizeConcepts(foo.Operator):
         if not ctx.delegated:
             ctx.ops.reload_dataset()
         return {
-            "run_key": df.attrs["run_key"],
-            "num_pairs": len(df),
-            "saved_views": int(df["view"].notna().sum()),
-            "rows": _rounded(to_records(df)),
+            "run_key": results.key,
+            "num_pairs": len(results.rows),
+            "saved_views": len(results.saved_views),
+            "rows": _rounded(results.rows),
         }
 
     def resolve_output(self, ctx):
@@ -241,7 +244,7 @@ class FindUntrustworthyConcepts(foo.Operator):
     def execute(self, ctx):
         p = ctx.params
         gt_field = p.get("gt_field") or None
-        df = untrustworthy_concepts(
+        results = untrustworthy_concepts(
             target_images(ctx)[0],
             p["annotator"],
             gt_field,
@@ -251,10 +254,7 @@ class FindUntrustworthyConcepts(foo.Operator):
             alpha=p.get("alpha", 0.05),
             save_views=p.get("save_views", True),
         )
-        top_view = None
-        flagged = df[df["flagged"]]
-        if len(flagged) and isinstance(flagged.iloc[0]["view"], str):
-            top_view = flagged.iloc[0]["view"]
+        top_view = results.top_view
         if not ctx.delegated:
             ctx.ops.reload_dataset()
             if top_view and p.get("open_top", True):
@@ -263,12 +263,12 @@ class FindUntrustworthyConcepts(foo.Operator):
                 # there with "Saved view ... does not exist"
                 ctx.ops.set_view(view=ctx.dataset.load_saved_view(top_view))
         return {
-            "run_key": df.attrs["run_key"],
-            "ranked_by": df.attrs["by"],
-            "num_tested": df.attrs["num_tested"],
-            "num_flagged": df.attrs["num_flagged"],
+            "run_key": results.key,
+            "ranked_by": results.config.by,
+            "num_tested": results.num_tested,
+            "num_flagged": results.num_flagged,
             "top_view": top_view or "",
-            "rows": _rounded(to_records(df)),
+            "rows": _rounded(results.rows),
         }
 
     def resolve_output(self, ctx):
@@ -311,7 +311,7 @@ class NeuronCorrespondence(foo.Operator):
         p = ctx.params
         result = neuron_correspondence(target_images(ctx)[0], p["annotator"], maps_field=p["maps_field"])
         return {
-            "run_key": result.run_key,
+            "run_key": result.key,
             "nmi": result.nmi,
             "ami": result.ami,
             "concept_purity": result.concept_purity,
@@ -319,7 +319,7 @@ class NeuronCorrespondence(foo.Operator):
             "num_maps": result.num_maps,
             "num_concepts": result.num_concepts,
             "num_channels": result.num_channels,
-            "concepts": _rounded(to_records(result.concepts)),
+            "concepts": _rounded(result.concept_rows),
         }
 
     def resolve_output(self, ctx):
@@ -369,7 +369,7 @@ class WriteReport(foo.Operator):
         path = p.get("path") or None
         if path is not None:
             result = write_report(target_images(ctx)[0], p["annotator"], path, **kwargs)
-            return {"path": result["path"], "bytes": result["bytes"], **_sections(result["sections"])}
+            return {"path": result.path, "bytes": result.bytes, **_sections(result.sections)}
         if ctx.delegated:
             raise ValueError("a delegated report needs a server-side path")
         document, sections = render_report(target_images(ctx)[0], p["annotator"], **kwargs)

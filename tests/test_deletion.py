@@ -14,12 +14,8 @@ from PIL import Image
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.evaluation.deletion import (
-    concept_deletion,
-    concept_region,
-    control_region,
-    load_deletion_results,
-)
+from fiftyone_plugin.evaluation.deletion import DeletionResults, concept_deletion
+from fiftyone_plugin.evaluation.occlusion import concept_region, control_region
 
 SIZE = 32
 VALUES = [255, 230, 205, 180, 155]  # brightness of the top-left quadrant
@@ -148,9 +144,11 @@ def test_deletion_round_trips_through_load_run_results(quadrants):
     results = concept_deletion(quadrants, "alice", QuadrantModel(), gt_field="ground_truth",
                                device="cpu", run_key="del_alice")
     assert "del_alice" in quadrants.list_runs()
-    stored = quadrants.load_run_results("del_alice")
-    assert len(stored.per_sample) == 5
-    loaded = load_deletion_results(quadrants, "del_alice")
+    loaded = quadrants.load_run_results("del_alice", cache=False)
+    assert type(results) is type(loaded) is DeletionResults
+    assert loaded.to_dict() == results.to_dict()
+    assert len(loaded.per_sample) == 5
+    assert loaded.config.model_fingerprint == results.config.model_fingerprint
     left = results.per_sample.sort_values("sample_id").reset_index(drop=True)
     right = loaded.per_sample.sort_values("sample_id").reset_index(drop=True)
     assert left["target_drop"].tolist() == pytest.approx(right["target_drop"].tolist())
@@ -200,3 +198,10 @@ def test_unknown_annotator_fails_before_any_run(quadrants):
     with pytest.raises(ValueError):
         concept_deletion(quadrants, "bob", QuadrantModel(), device="cpu")
     assert quadrants.list_runs() == []
+
+
+def test_delete_run_leaves_the_dataset_as_it_was(quadrants):
+    schema = set(quadrants.get_field_schema())
+    concept_deletion(quadrants, "alice", QuadrantModel(), device="cpu", run_key="del_alice")
+    quadrants.delete_run("del_alice")
+    assert quadrants.list_runs() == [] and set(quadrants.get_field_schema()) == schema

@@ -3,32 +3,40 @@ untrustworthy example types and concept <-> neuron correspondence -- exact
 small cases on hand-built maps, the concept world end to end, and the
 operators."""
 
+import asyncio
 import base64
+import doctest
 import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.metrics import normalized_mutual_info_score
 
 import fiftyone as fo
 import fiftyone.operators as foo
+from fiftyone.operators.executor import ExecutionResult, resolve_type
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.demo import CUE_CLASS, build_dataset, default_annotators, load_model
+from fiftyone_plugin.demo.pipeline import simulate_annotators
 from fiftyone_plugin.maps.compute import default_field_names
-from fiftyone_plugin.evaluation.explanations import compute_explanations, explain, read_maps
-from fiftyone_plugin.evaluation.neurons import correspondence_from_labels, neuron_correspondence
-from fiftyone_plugin.storage import declare_map_schema
-from fiftyone_plugin.evaluation.summaries import (
+from fiftyone_plugin.evaluation import html, maptable, neurons, stats as stats_module, views
+from fiftyone_plugin.evaluation.explanations import ExplanationsResults, compute_explanations, explain
+from fiftyone_plugin.evaluation.maptable import read_maps
+from fiftyone_plugin.evaluation.neurons import NeuronResults, correspondence_from_labels, neuron_correspondence
+from fiftyone_plugin.evaluation.reasons import SummaryResults, summarize_concepts
+from fiftyone_plugin.evaluation.stats import (
     benjamini_hochberg,
     excess_errors,
     fisher_greater,
     newcombe_interval,
-    summarize_concepts,
-    untrustworthy_concepts,
     wilson_interval,
 )
+from fiftyone_plugin.evaluation.untrustworthy import UntrustworthyResults, untrustworthy_concepts
+from fiftyone_plugin.storage import declare_map_schema
 
 NN = fpl.NOT_NAMEABLE
 PLUGIN = "@interactive-naming/interactive-naming"
@@ -88,14 +96,14 @@ EXPLAIN_SPECS = [
 def test_explanations_exact(dataset):
     build(dataset, EXPLAIN_SPECS)
     summary = compute_explanations(dataset, "alice")
-    assert summary["explanation_field"] == "explanation_alice"
-    assert summary["coverage_field"] == "explanation_alice_coverage"
-    assert summary["fully_named_field"] == "explanation_alice_fully_named"
-    assert summary["num_samples"] == 4 and summary["num_with_maps"] == 3
-    assert summary["fully_named"] == 1
-    assert summary["mean_coverage"] == pytest.approx((0.7 + 0.7 + 0.0) / 3)
-    assert summary["mean_maps_coverage"] == pytest.approx((0.7 / 0.8 + 1.0 + 0.0) / 3)
-    assert summary["concepts"] == {"head": 2, "sun": 1}
+    assert summary.explanation_field == "explanation_alice"
+    assert summary.coverage_field == "explanation_alice_coverage"
+    assert summary.fully_named_field == "explanation_alice_fully_named"
+    assert summary.num_samples == 4 and summary.num_with_maps == 3
+    assert summary.fully_named == 1
+    assert summary.mean_coverage == pytest.approx((0.7 + 0.7 + 0.0) / 3)
+    assert summary.mean_maps_coverage == pytest.approx((0.7 / 0.8 + 1.0 + 0.0) / 3)
+    assert summary.concepts == {"head": 2, "sun": 1}
 
     explanations = dataset.values("explanation_alice")
     first = explanations[0].classifications
@@ -128,7 +136,7 @@ def test_explanations_coverage_modes_and_min_share(dataset):
     lenient = explain(table, min_share=0.15)
     assert list(lenient.fully_named) == [True, True, False]
     summary = compute_explanations(dataset, "alice", explanation_field="why", coverage="maps", min_share=0.15)
-    assert summary["run_key"] == "why" and summary["coverage_field"] == "why_coverage"
+    assert summary.key == "why" and summary.coverage_field == "why_coverage"
     assert dataset.values("why_coverage")[:3] == pytest.approx([0.875, 1.0, 0.0])
     assert dataset.values("why_fully_named") == [True, True, False, None]
 
@@ -170,7 +178,8 @@ SUMMARY_SPECS = [
 
 def test_summarize_concepts_exact(dataset):
     build(dataset, SUMMARY_SPECS)
-    df = summarize_concepts(dataset, "alice", gt_field="ground_truth")
+    summary = summarize_concepts(dataset, "alice", gt_field="ground_truth")
+    df = summary.table
     assert list(zip(df["predicted_class"], df["concept"])) == [("a", "head"), ("a", "sun"), ("b", "tail")]
     head, sun, tail = (df.iloc[i] for i in range(3))
     assert (head.n_class, head.n_with, head.num_maps) == (4, 3, 3)
@@ -184,7 +193,7 @@ def test_summarize_concepts_exact(dataset):
     assert (sun.accuracy_with, sun.accuracy_without) == (0.5, 1.0)
     assert (tail.n_class, tail.n_with, tail.accuracy_with) == (1, 1, 1.0)
     assert math.isnan(tail.confidence_without) and math.isnan(tail.accuracy_without)
-    assert df.attrs["classes"]["a"] == {"n": 4, "mean_confidence": pytest.approx(0.7), "accuracy": 0.75}
+    assert summary.classes["a"] == {"n": 4, "mean_confidence": pytest.approx(0.7), "accuracy": 0.75}
 
     # saved views: samples predicted the class with the concept, only those maps shown
     assert head.view == "a explained by head (alice)"
@@ -201,7 +210,7 @@ def test_summarize_concepts_exact(dataset):
 
 def test_summary_without_ground_truth_and_without_views(dataset):
     build(dataset, SUMMARY_SPECS)
-    df = summarize_concepts(dataset, "alice", save_views=False, min_count=2)
+    df = summarize_concepts(dataset, "alice", save_views=False, min_count=2).table
     assert list(df["concept"]) == ["head", "sun"]
     assert df["accuracy_with"].isna().all() and df["view"].isna().all()
     assert dataset.list_saved_views() == []
@@ -210,12 +219,12 @@ def test_summary_without_ground_truth_and_without_views(dataset):
 def test_summary_views_are_replaced_on_rerun_and_never_clobber_users_views(dataset):
     build(dataset, SUMMARY_SPECS)
     dataset.save_view("a explained by head (alice)", dataset.limit(1))  # the user's own
-    df = summarize_concepts(dataset, "alice", max_views_per_class=1)
+    df = summarize_concepts(dataset, "alice", max_views_per_class=1).table
     assert list(df["view"].dropna()) == ["a explained by head (alice) [2]", "b explained by tail (alice)"]
     assert len(dataset.load_saved_view("a explained by head (alice)")) == 1  # untouched
 
     fpl.rename_concept(dataset, "alice", "tail", "fin")
-    df = summarize_concepts(dataset, "alice", max_views_per_class=1)
+    summarize_concepts(dataset, "alice", max_views_per_class=1)
     views = dataset.list_saved_views()
     assert "b explained by tail (alice)" not in views  # the stale view of the old run is gone
     assert "b explained by fin (alice)" in views
@@ -226,7 +235,7 @@ def test_summary_views_are_replaced_on_rerun_and_never_clobber_users_views(datas
 def test_view_names_are_sanitised(dataset):
     # class names come from models, concept names from people (at most 100 characters)
     build(dataset, [("x\u0007  y " + "z" * 200, 0.9, "a", [(1, 0.5, "c" * 100)])])
-    df = summarize_concepts(dataset, "alice")
+    df = summarize_concepts(dataset, "alice").table
     name = df["view"][0]
     assert "\u0007" not in name and "  " not in name and len(name) < 160
     assert len(dataset.load_saved_view(name)) == 1
@@ -269,6 +278,12 @@ def test_excess_errors_is_errors_beyond_the_rate_without():
     assert np.isnan(excess_errors(1, 5, 0, 0))
 
 
+@pytest.mark.parametrize("module", [stats_module, views, maptable, neurons, html], ids=lambda m: m.__name__)
+def test_docstring_examples_run(module):
+    result = doctest.testmod(module)
+    assert result.attempted > 0 and result.failed == 0
+
+
 def untrustworthy_specs():
     specs = []
     # class x: "cue" in 6 samples, 4 of them wrong; without it 10 samples, 1 wrong
@@ -282,7 +297,8 @@ def untrustworthy_specs():
 
 def test_untrustworthy_exact(dataset):
     build(dataset, untrustworthy_specs())
-    df = untrustworthy_concepts(dataset, "alice", "ground_truth")
+    results = untrustworthy_concepts(dataset, "alice", "ground_truth")
+    df = results.table
     # flagged first, then by score (nan last)
     assert list(df["concept"]) == ["cue", "rare", "body"]
     cue, rare, body = (df.iloc[i] for i in range(3))
@@ -303,7 +319,7 @@ def test_untrustworthy_exact(dataset):
     assert body.n_without == 0 and not body.tested and not body.flagged
     # "rare": 3 samples (one wrong) is below the minimum support
     assert rare.n_with == 3 and not rare.tested and not rare.flagged and np.isnan(rare.p_value)
-    assert df.attrs["num_tested"] == 1 and df.attrs["num_flagged"] == 1
+    assert results.num_tested == 1 and results.num_flagged == 1
 
     results = dataset.load_run_results("untrustworthy_alice")
     assert results.num_flagged == 1 and results.rows[0]["concept"] == "cue"
@@ -313,10 +329,11 @@ def test_untrustworthy_exact(dataset):
 def test_untrustworthy_guard_and_options(dataset):
     build(dataset, untrustworthy_specs())
     # a stricter support guard leaves nothing tested
-    df = untrustworthy_concepts(dataset, "alice", "ground_truth", min_support=7, save_views=False)
-    assert df.attrs["num_tested"] == 0 and not df["flagged"].any() and df["view"].isna().all()
+    results = untrustworthy_concepts(dataset, "alice", "ground_truth", min_support=7, save_views=False)
+    df = results.table
+    assert results.num_tested == 0 and not df["flagged"].any() and df["view"].isna().all()
     # with a very small alpha the cue is tested but not flagged
-    df = untrustworthy_concepts(dataset, "alice", "ground_truth", alpha=1e-4, save_views=False)
+    df = untrustworthy_concepts(dataset, "alice", "ground_truth", alpha=1e-4, save_views=False).table
     assert df.iloc[0]["concept"] == "cue" and df.iloc[0]["tested"] and not df.iloc[0]["flagged"]
     with pytest.raises(ValueError, match="ground-truth"):
         untrustworthy_concepts(dataset, "alice", None, by="error")
@@ -328,8 +345,9 @@ def test_untrustworthy_guard_and_options(dataset):
 
 def test_untrustworthy_by_confidence_exact(dataset):
     build(dataset, untrustworthy_specs())
-    df = untrustworthy_concepts(dataset, "alice")  # no ground truth: by confidence
-    assert df.attrs["by"] == "confidence"
+    results = untrustworthy_concepts(dataset, "alice")  # no ground truth: by confidence
+    assert results.config.by == "confidence"
+    df = results.table
     cue = df.iloc[0]
     assert cue.concept == "cue" and cue.flagged
     assert cue.confidence_drop == pytest.approx(0.4)
@@ -366,7 +384,7 @@ def test_correspondence_exact():
     assert result.nmi == pytest.approx(normalized_mutual_info_score([0, 0, 0, 0, 1, 1], [1, 1, 1, 2, 3, 3]))
     assert (result.concept_purity, result.channel_purity) == (1.0, pytest.approx(5 / 6))
     assert result.matrix.loc["head"].tolist() == [3, 1, 0]
-    assert result.to_dict()["matrix"] == [["head", "1", 3], ["head", "2", 1], ["sun", "3", 2]]
+    assert result.to_dict()["matrix_cells"] == [["head", "1", 3], ["head", "2", 1], ["sun", "3", 2]]
 
 
 def test_correspondence_one_neuron_per_concept_and_degenerate_cases():
@@ -399,14 +417,81 @@ def test_neuron_correspondence_on_a_dataset(dataset):
 
 
 # --------------------------------------------------------------------------
+# the run contract: what each run returns is what load_run_results returns,
+# and delete_run removes what the run wrote (fields or saved views)
+
+
+def _round_trip(dataset, returned, cls):
+    loaded = dataset.load_run_results(returned.key, cache=False)
+    assert type(returned) is cls and type(loaded) is cls
+    assert loaded.to_dict() == returned.to_dict()
+    return loaded
+
+
+def test_explanations_round_trip_and_delete_run_removes_their_fields(dataset):
+    build(dataset, EXPLAIN_SPECS)
+    returned = compute_explanations(dataset, "alice", explanation_field="why")
+    loaded = _round_trip(dataset, returned, ExplanationsResults)
+    assert loaded.mean_coverage == pytest.approx((0.7 + 0.7 + 0.0) / 3)
+    assert dataset.get_run_info("why").config.fields() == ["why", "why_coverage", "why_fully_named"]
+    dataset.add_sample_field("kept", fo.FloatField)
+    dataset.delete_run("why")
+    schema = set(dataset.get_field_schema())
+    assert not {"why", "why_coverage", "why_fully_named"} & schema
+    assert {"actmaps", "kept", "actmap_prediction"} <= schema
+    assert "why" not in dataset.list_runs()
+
+
+def test_summary_round_trip_and_delete_run_removes_its_views(dataset):
+    build(dataset, SUMMARY_SPECS)
+    dataset.save_view("mine", dataset.limit(1))
+    returned = summarize_concepts(dataset, "alice", gt_field="ground_truth")
+    loaded = _round_trip(dataset, returned, SummaryResults)
+    pd.testing.assert_frame_equal(loaded.table, returned.table)
+    assert loaded.classes == returned.classes and len(loaded.saved_views) == 3
+    schema = set(dataset.get_field_schema())
+    dataset.delete_run("concept_summary_alice")
+    assert dataset.list_saved_views() == ["mine"]
+    assert set(dataset.get_field_schema()) == schema
+    # a rerun without views removes the views of the run it replaces
+    summarize_concepts(dataset, "alice")
+    assert len(dataset.list_saved_views()) == 4
+    summarize_concepts(dataset, "alice", save_views=False)
+    assert dataset.list_saved_views() == ["mine"]
+
+
+def test_untrustworthy_round_trip_and_delete_run_removes_its_views(dataset):
+    build(dataset, untrustworthy_specs())
+    returned = untrustworthy_concepts(dataset, "alice", "ground_truth")
+    loaded = _round_trip(dataset, returned, UntrustworthyResults)
+    pd.testing.assert_frame_equal(loaded.table, returned.table)
+    assert loaded.top_view == returned.top_view == "untrustworthy: x with cue (alice)"
+    assert dataset.get_run_info("untrustworthy_alice").config.by == "error"
+    dataset.delete_run("untrustworthy_alice")
+    assert dataset.list_saved_views() == [] and dataset.list_runs() == []
+
+
+def test_neuron_results_round_trip_and_delete_run(dataset):
+    build(dataset, [
+        ("a", 0.9, "a", [(1, 0.5, "head"), (2, 0.2, "sun")]),
+        ("a", 0.8, "a", [(1, 0.4, "head"), (3, 0.1, "sun")]),
+    ])
+    returned = neuron_correspondence(dataset, "alice")
+    loaded = _round_trip(dataset, returned, NeuronResults)
+    for name in ("concepts", "channels", "matrix"):
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(returned, name))
+    assert loaded.matrix.loc["sun"].tolist() == [0, 1, 1]
+    schema = set(dataset.get_field_schema())
+    dataset.delete_run("neuron_correspondence_alice")
+    assert dataset.list_runs() == [] and set(dataset.get_field_schema()) == schema
+
+
+# --------------------------------------------------------------------------
 # the concept world: the spurious cue tops the untrustworthy list
 
 
 @pytest.fixture(scope="module")
 def world(workdir):
-    from fiftyone_plugin.demo import build_dataset, load_model
-    from fiftyone_plugin.demo.pipeline import simulate_annotators
-
     # 600 test images: enough errors for the cue to pass the FDR guard
     dataset = build_dataset(
         "test-evaluation-world", num_train=0, num_test=600, images_dir=f"{workdir}/eval-world", overwrite=True
@@ -418,11 +503,9 @@ def world(workdir):
 
 
 def test_the_spurious_cue_tops_the_untrustworthy_list(world):
-    from fiftyone_plugin.demo import CUE_CLASS, default_annotators
-
     for annotator in default_annotators():
         sun = annotator.word("sun")
-        df = untrustworthy_concepts(world, annotator.name, "ground_truth")
+        df = untrustworthy_concepts(world, annotator.name, "ground_truth").table
         top = df.iloc[0]
         print(annotator.name, df.head(3)[["predicted_class", "concept", "n_with", "errors_with", "excess_errors", "q_value"]])
         assert (top.predicted_class, top.concept) == (CUE_CLASS, sun)
@@ -437,12 +520,10 @@ def test_the_spurious_cue_tops_the_untrustworthy_list(world):
 
 
 def test_concept_world_explanations_summary_and_neurons(world):
-    from fiftyone_plugin.demo import CUE_CLASS
-
     summary = compute_explanations(world, "ann_alice")
-    assert summary["num_with_maps"] == len(world)
-    assert 0.2 < summary["mean_coverage"] < 1.0 and summary["mean_maps_coverage"] > 0.8
-    df = summarize_concepts(world, "ann_alice", gt_field="ground_truth", save_views=False)
+    assert summary.num_with_maps == len(world)
+    assert 0.2 < summary.mean_coverage < 1.0 and summary.mean_maps_coverage > 0.8
+    df = summarize_concepts(world, "ann_alice", gt_field="ground_truth", save_views=False).table
     cue = df[(df["predicted_class"] == CUE_CLASS) & (df["concept"] == "sun")].iloc[0]
     # the sun explains many of the cue class's predictions, and they are less accurate
     assert cue.frequency > 0.2 and cue.accuracy_with < cue.accuracy_without
@@ -529,10 +610,6 @@ def test_report_operator_writes_a_file_or_downloads(small, workdir):
 
 
 def test_evaluation_operator_forms_resolve(small):
-    import asyncio
-
-    from fiftyone.operators.executor import ExecutionResult, resolve_type
-
     registry = foo.OperatorRegistry()
     params = {"maps_field": "actmaps", "annotator": "alice", "gt_field": "ground_truth"}
     for name in ("compute_explanations", "summarize_concepts", "untrustworthy_concepts",

@@ -385,11 +385,11 @@ def test_report_thumbnails_use_the_displayed_frame(workdir):
     # frame the white spot
     import base64
 
-    from fiftyone_plugin.evaluation.report import _thumbnail
+    from fiftyone_plugin.evaluation.html import thumbnail
 
     path = f"{workdir}/exif-report.jpg"
     _spot_image(path, centre=(0.79, 0.5), side=12, exif_orientation=6)
-    url = _thumbnail(path, [[0.4, 0.7, 0.2, 0.18]], size=224)
+    url = thumbnail(path, [[0.4, 0.7, 0.2, 0.18]], size=224)
     thumb = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB")
     assert thumb.size == (112, 224)
     gray = np.asarray(thumb, dtype=float).mean(axis=2)

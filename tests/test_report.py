@@ -3,7 +3,6 @@ text escaped."""
 
 import os
 import re
-import sys
 
 import numpy as np
 import pytest
@@ -13,7 +12,7 @@ import fiftyone as fo
 
 import fiftyone_plugin as fpl
 from fiftyone_plugin.maps.compute import default_field_names
-from fiftyone_plugin.evaluation.report import render_report, write_report
+from fiftyone_plugin.evaluation.report import ReportResults, render_report, write_report
 from fiftyone_plugin.storage import declare_map_schema
 
 EVIL = "<script>alert(1)</script>"
@@ -72,8 +71,8 @@ def _check_self_contained(document):
 def test_report_is_written_self_contained_and_escaped(named, workdir):
     path = os.path.join(workdir, "reports", "alice.html")
     result = write_report(named, "alice", path, gt_field="ground_truth")
-    assert result["path"] == path and os.path.getsize(path) == result["bytes"]
-    assert result["sections"] == {
+    assert result.path == path and os.path.getsize(path) == result.bytes
+    assert result.sections == {
         "coverage": "ok", "concepts": "ok", "untrustworthy": "ok", "neurons": "ok", "agreement": "ok",
     }
     with open(path, encoding="utf-8") as f:
@@ -94,15 +93,25 @@ def test_report_is_written_self_contained_and_escaped(named, workdir):
     assert named.get_run_info("report_alice").config.path == path
 
 
-def test_report_skips_agreement_with_one_annotator_or_without_the_module(named, monkeypatch):
+def test_report_skips_agreement_with_one_annotator(named):
     document, sections = render_report(named, "alice", gt_field="ground_truth", agreement_annotators=["alice"])
     assert sections["agreement"] == "fewer than two annotators"
     assert "Skipped: agreement needs at least two annotators" in document
-
-    monkeypatch.setitem(sys.modules, "fiftyone_plugin.agreement.compute", None)  # import fails
-    document, sections = render_report(named, "alice", gt_field="ground_truth")
-    assert sections["agreement"] == "unavailable"
     _check_self_contained(document)
+
+
+def test_report_run_round_trips_and_delete_run_keeps_the_file(named, workdir):
+    path = os.path.join(workdir, "reports", "bob.html")
+    returned = write_report(named, "bob", path, agreement=False, run_key="bob_report")
+    loaded = named.load_run_results("bob_report", cache=False)
+    assert type(returned) is type(loaded) is ReportResults
+    assert loaded.to_dict() == returned.to_dict()
+    assert loaded.sections["agreement"] == "not requested" and loaded.bytes == os.path.getsize(path)
+    schema = set(named.get_field_schema())
+    named.delete_run("bob_report")
+    # the report writes no field, and the file is the user's
+    assert named.list_runs() == [] and set(named.get_field_schema()) == schema
+    assert os.path.getsize(path) == returned.bytes
 
 
 def test_report_without_ground_truth_or_images(named):

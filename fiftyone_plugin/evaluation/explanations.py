@@ -17,229 +17,35 @@ is therefore reported in one of two documented ways:
     every map has a concept).
 
 Maps marked :data:`~fiftyone_plugin.concepts.store.NOT_NAMEABLE` and maps the
-annotator did not name count as unexplained. This module also holds
-:func:`read_maps`, the one bulk read of maps, concepts and predictions that
-the other evaluation modules (summaries, neurons, report) build on.
+annotator did not name count as unexplained. An explanation is the study's
+answer to "why this class?" in the annotator's own words.
+
+References
+----------
+.. [1] M. Hamidi-Haines, Z. Qi, A. Fern, F. Li and P. Tadepalli,
+   "Interactive Naming for Explaining Deep Neural Networks: A Formative
+   Study", arXiv:1812.07150, 2018.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 import fiftyone as fo
 
-from ..concepts.store import NOT_NAMEABLE, concept_field, list_annotators, validate_annotator
-from ..runs import register_run, save_run_results
-from ..storage import check_field_name, resolve_maps
+from ..runs import RunConfig, RunResults, register_run, save_run_results
+from ..storage import MAPS_FIELD, check_field_name
+from .maptable import read_maps, sample_concepts
 
 RUN_TYPE = "explanations"
 COVERAGE_MODES = ("positive", "maps")
 
 
-# --------------------------------------------------------------------------
-# reading
-
-
-@dataclass
-class MapTable:
-    """Maps, concepts and predictions of a collection, as flat arrays.
-
-    Per sample (only samples whose maps field is set; ``S`` of them):
-    ``sample_ids``, ``predicted`` (label or None), ``confidence`` (nan when
-    missing), ``ground_truth`` (label or None; all None without a
-    ``gt_field``), ``filepaths``.
-
-    Per map (``M`` of them, in sample order): ``map_sample`` (index into the
-    per-sample arrays), ``map_ids``, ``concepts`` (the annotator's name, None
-    when not named, :data:`NOT_NAMEABLE` when judged not nameable),
-    ``shares``, ``contributions``, ``channels``, ``layers``, ``ranks``,
-    ``boxes`` (``[x, y, w, h]`` relative).
-    """
-
-    annotator: str
-    maps_field: str
-    prediction_field: str
-    gt_field: object
-    sample_ids: list
-    filepaths: list
-    predicted: np.ndarray
-    confidence: np.ndarray
-    ground_truth: np.ndarray
-    map_sample: np.ndarray
-    map_ids: list
-    concepts: np.ndarray
-    shares: np.ndarray
-    contributions: np.ndarray
-    channels: np.ndarray
-    layers: np.ndarray
-    ranks: np.ndarray
-    boxes: list = field(repr=False)
-    num_skipped: int = 0
-
-    @property
-    def num_samples(self):
-        return len(self.sample_ids)
-
-    @property
-    def named(self):
-        """Per map: has a real concept (not None, not NOT_NAMEABLE)."""
-        return np.array(
-            [c is not None and c != NOT_NAMEABLE for c in self.concepts], dtype=bool
-        )
-
-    @property
-    def correct(self):
-        """Per sample: True/False where the ground truth is known, else None."""
-        return np.array(
-            [None if g is None or p is None else bool(p == g)
-             for p, g in zip(self.predicted, self.ground_truth)],
-            dtype=object,
-        )
-
-
-def prediction_field_of(samples, maps_field, prediction_field=None):
-    """The prediction field that goes with ``maps_field``: the one recorded
-    in its activation-maps run, else the default name."""
-    if prediction_field is not None:
-        return check_field_name(prediction_field, "prediction_field")
-    if maps_field in samples._dataset.list_runs():
-        config = samples._dataset.get_run_info(maps_field).config
-        name = getattr(config, "prediction_field", None)
-        if name:
-            return name
-    from ..maps.compute import default_field_names
-
-    return default_field_names(maps_field)["prediction_field"]
-
-
-def _check_classification_field(samples, name, what):
-    field_ = samples.get_field(name)
-    if field_ is None:
-        raise ValueError(f"samples have no {what} {name!r}")
-    if getattr(field_, "document_type", None) is not fo.Classification:
-        raise ValueError(f"{what} {name!r} is not a Classification field")
-    return name
-
-
-def check_annotator(samples, annotator, maps_field):
-    """``annotator`` must have named (or judged) maps in ``maps_field``."""
-    validate_annotator(annotator)
-    known = list_annotators(samples, maps_field)
-    if annotator not in known:
-        raise ValueError(
-            f"annotator {annotator!r} has named no maps in {maps_field!r}; "
-            f"annotators there: {known}"
-        )
-    return annotator
-
-
-def read_maps(samples, annotator, maps_field="actmaps", prediction_field=None, gt_field=None):
-    """Read every map of ``samples`` with ``annotator``'s concept, and every
-    sample's prediction (and ground truth), in one ``values()`` call.
-
-    Returns
-    -------
-    MapTable
-
-    Raises
-    ------
-    ValueError
-        no maps field, unknown annotator, missing or non-Classification
-        prediction / ground-truth field.
-    """
-    # whole images: a patches view is refused with the shared rule's message
-    resolve_maps(samples, maps_field, whole_images=True)
-    check_annotator(samples, annotator, maps_field)
-    prediction_field = prediction_field_of(samples, maps_field, prediction_field)
-    _check_classification_field(samples, prediction_field, "prediction field")
-    if gt_field is not None:
-        _check_classification_field(samples, check_field_name(gt_field, "gt_field"), "ground-truth field")
-
-    det = f"{maps_field}.detections"
-    paths = [
-        "id",
-        "filepath",
-        f"{prediction_field}.label",
-        f"{prediction_field}.confidence",
-        f"{det}.id",
-        concept_field(annotator, maps_field),
-        f"{det}.share",
-        f"{det}.contribution",
-        f"{det}.channel",
-        f"{det}.layer",
-        f"{det}.rank",
-        f"{det}.bounding_box",
-    ]
-    if gt_field is not None:
-        paths.append(f"{gt_field}.label")
-    columns = samples.values(paths)
-    ids, filepaths, labels, confidences, map_ids = columns[:5]
-    concepts, shares, contributions, channels, layers, ranks, boxes = columns[5:12]
-    gts = columns[12] if gt_field is not None else [None] * len(ids)
-
-    keep = [i for i, m in enumerate(map_ids) if m is not None]
-    per_map = {k: [] for k in ("sample", "id", "concept", "share", "contribution", "channel", "layer", "rank", "box")}
-
-    def _column(values, n, default=None):
-        return list(values) if values is not None else [default] * n
-
-    for s, i in enumerate(keep):
-        n = len(map_ids[i])
-        per_map["sample"].extend([s] * n)
-        per_map["id"].extend(map_ids[i])
-        per_map["concept"].extend(_column(concepts[i], n))
-        per_map["share"].extend(_column(shares[i], n))
-        per_map["contribution"].extend(_column(contributions[i], n))
-        per_map["channel"].extend(_column(channels[i], n))
-        per_map["layer"].extend(_column(layers[i], n))
-        per_map["rank"].extend(_column(ranks[i], n))
-        per_map["box"].extend(_column(boxes[i], n))
-
-    def _floats(values):
-        return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
-
-    def _objects(values):
-        out = np.empty(len(values), dtype=object)
-        out[:] = list(values)
-        return out
-
-    return MapTable(
-        annotator=annotator,
-        maps_field=maps_field,
-        prediction_field=prediction_field,
-        gt_field=gt_field,
-        sample_ids=[ids[i] for i in keep],
-        filepaths=[filepaths[i] for i in keep],
-        predicted=_objects([labels[i] for i in keep]),
-        confidence=_floats([confidences[i] for i in keep]),
-        ground_truth=_objects([gts[i] for i in keep]),
-        map_sample=np.array(per_map["sample"], dtype=np.int64),
-        map_ids=per_map["id"],
-        concepts=_objects(per_map["concept"]),
-        shares=np.nan_to_num(_floats(per_map["share"]), nan=0.0),
-        contributions=_floats(per_map["contribution"]),
-        channels=np.array([-1 if c is None else int(c) for c in per_map["channel"]], dtype=np.int64),
-        layers=_objects(per_map["layer"]),
-        ranks=np.array([0 if r is None else int(r) for r in per_map["rank"]], dtype=np.int64),
-        boxes=per_map["box"],
-        num_skipped=len(ids) - len(keep),
-    )
-
-
-def sample_concepts(table):
-    """Per sample, ``{concept: (summed share, number of maps)}`` of its maps
-    with a real concept."""
-    out = [dict() for _ in range(table.num_samples)]
-    for s, concept, share in zip(table.map_sample, table.concepts, table.shares):
-        if concept is None or concept == NOT_NAMEABLE:
-            continue
-        total, n = out[s].get(concept, (0.0, 0))
-        out[s][concept] = (total + float(share), n + 1)
-    return out
-
-
-# --------------------------------------------------------------------------
-# explanations
+def _check_coverage(coverage, min_share):
+    if coverage not in COVERAGE_MODES:
+        raise ValueError(f"coverage must be one of {COVERAGE_MODES}; got {coverage!r}")
+    if not 0.0 <= float(min_share) <= 1.0:
+        raise ValueError(f"min_share must be in [0, 1]; got {min_share!r}")
 
 
 @dataclass
@@ -259,15 +65,16 @@ class Explanations:
     num_maps: np.ndarray
 
 
-def explain(table, coverage="positive", min_share=0.0):
-    """Explanations of the samples of a :class:`MapTable` (no I/O).
+def explain(table, *, coverage="positive", min_share=0.0):
+    """Explanations of the samples of a :class:`~fiftyone_plugin.evaluation.maptable.MapTable` (no I/O).
 
     Parameters
     ----------
     table : MapTable
-    coverage : {"positive", "maps"}
+        from :func:`~fiftyone_plugin.evaluation.maptable.read_maps`.
+    coverage : {"positive", "maps"}, default "positive"
         see the module docstring.
-    min_share : float
+    min_share : float in [0, 1], default 0.0
         maps whose share is below this are not required to be named for
         ``fully_named`` (they still count towards coverage when named).
 
@@ -275,10 +82,7 @@ def explain(table, coverage="positive", min_share=0.0):
     -------
     Explanations
     """
-    if coverage not in COVERAGE_MODES:
-        raise ValueError(f"coverage must be one of {COVERAGE_MODES}; got {coverage!r}")
-    if not 0.0 <= float(min_share) <= 1.0:
-        raise ValueError(f"min_share must be in [0, 1]; got {min_share!r}")
+    _check_coverage(coverage, min_share)
     n = table.num_samples
     named = table.named
     s = table.map_sample
@@ -311,21 +115,13 @@ def explain(table, coverage="positive", min_share=0.0):
     )
 
 
-def default_run_key(prefix, annotator, maps_field):
-    """``<prefix>_<annotator>`` (``_<maps_field>`` appended for other maps
-    fields than ``actmaps``), so each annotator's results are their own run."""
-    key = f"{prefix}_{annotator}"
-    return key if maps_field == "actmaps" else f"{key}_{maps_field}"
-
-
-def _declare(dataset, path, ftype, **kwargs):
+def _check_declared(dataset, path, ftype, embedded_doc_type=None):
+    """A field the run will write must be absent or of the type it writes."""
     existing = dataset.get_field(path)
     if existing is None:
-        dataset.add_sample_field(path, ftype, **kwargs)
         return
-    wanted = kwargs.get("embedded_doc_type")
     if not isinstance(existing, ftype) or (
-        wanted is not None and getattr(existing, "document_type", None) is not wanted
+        embedded_doc_type is not None and getattr(existing, "document_type", None) is not embedded_doc_type
     ):
         raise ValueError(
             f"field {path!r} exists with another type ({type(existing).__name__}); "
@@ -333,80 +129,103 @@ def _declare(dataset, path, ftype, **kwargs):
         )
 
 
-def compute_explanations(
-    samples,
-    annotator,
-    maps_field="actmaps",
-    explanation_field=None,
-    coverage_field=None,
-    fully_named_field=None,
-    coverage="positive",
-    min_share=0.0,
-    prediction_field=None,
-    run_key=None,
-):
-    """Explain every classification in ``samples`` by ``annotator``'s
-    concepts, written as FiftyOne fields.
+def _declare(dataset, path, ftype, **kwargs):
+    if dataset.get_field(path) is None:
+        dataset.add_sample_field(path, ftype, **kwargs)
 
-    For each sample with maps:
 
-    - ``explanation_field`` (default ``explanation_<annotator>``): a
-      ``fo.Classifications`` with one ``fo.Classification`` per concept of
-      its maps, ``confidence`` = the summed ``share`` of the concept's maps
-      (their fraction of the whole positive contribution) and ``num_maps``;
-      largest share first; :data:`NOT_NAMEABLE` and unnamed maps excluded;
-    - ``coverage_field`` (default ``<explanation_field>_coverage``, float):
-      see the module docstring (``coverage="positive"``: the fraction of the
-      whole positive contribution explained by named maps);
-    - ``fully_named_field`` (default ``<explanation_field>_fully_named``,
-      bool): every significant map (with ``share >= min_share``) has a real
-      concept.
+class ExplanationsConfig(RunConfig):
+    """Parameters of :func:`compute_explanations` (see there); the run owns
+    the three fields it writes."""
 
-    Samples without maps get ``None`` in all three. Values are written with
-    one bulk ``set_values`` per field, and the computation is registered as
-    a FiftyOne custom run of type ``"explanations"``.
+    run_type = RUN_TYPE
 
-    Parameters
+    def __init__(self, annotator=None, maps_field=MAPS_FIELD, prediction_field=None,
+                 explanation_field=None, coverage_field=None, fully_named_field=None,
+                 coverage="positive", min_share=0.0, **kwargs):
+        self.annotator = annotator
+        self.maps_field = maps_field
+        self.prediction_field = prediction_field
+        self.explanation_field = explanation_field or f"explanation_{annotator}"
+        self.coverage_field = coverage_field or f"{self.explanation_field}_coverage"
+        self.fully_named_field = fully_named_field or f"{self.explanation_field}_fully_named"
+        self.coverage = coverage
+        self.min_share = float(min_share)
+        super().__init__(**kwargs)
+
+    def fields(self):
+        return [self.explanation_field, self.coverage_field, self.fully_named_field]
+
+    def validate(self, samples):
+        check_field_name(self.explanation_field, "explanation_field")
+        check_field_name(self.coverage_field, "coverage_field")
+        check_field_name(self.fully_named_field, "fully_named_field")
+        if len({*self.fields(), self.maps_field}) < 4:
+            raise ValueError(
+                "the explanation, coverage and fully-named fields must be distinct from each other and the maps field"
+            )
+        _check_coverage(self.coverage, self.min_share)
+        dataset = samples._dataset
+        _check_declared(dataset, self.explanation_field, fo.EmbeddedDocumentField, fo.Classifications)
+        _check_declared(dataset, self.coverage_field, fo.FloatField)
+        _check_declared(dataset, self.fully_named_field, fo.BooleanField)
+
+
+class ExplanationsResults(RunResults):
+    """What :func:`compute_explanations` wrote, in numbers.
+
+    Attributes
     ----------
-    samples : SampleCollection
-    annotator : str
-    maps_field : str
-    explanation_field, coverage_field, fully_named_field : str, optional
-    coverage : {"positive", "maps"}
-    min_share : float
-    prediction_field : str, optional
-        default: the one recorded by the maps run.
-    run_key : str, optional
-        default ``explanation_<annotator>`` (the field name).
-
-    Returns
-    -------
-    dict
-        ``{"run_key", "explanation_field", "coverage_field",
-        "fully_named_field", "coverage_mode", "num_samples",
-        "num_with_maps", "mean_coverage" (of the written coverage),
-        "mean_positive_coverage", "mean_maps_coverage",
-        "fully_named", "fully_named_fraction", "concepts": {concept: number
-        of samples}}``.
+    explanation_field, coverage_field, fully_named_field : str
+        the fields written.
+    coverage_mode : {"positive", "maps"}
+    num_samples : int
+        samples in the collection.
+    num_with_maps : int
+        of those, samples with maps (the others got None).
+    mean_coverage : float or None
+        mean of the written coverage (None without samples with maps).
+    mean_positive_coverage, mean_maps_coverage : float or None
+        the mean coverage in either mode.
+    fully_named : int
+        samples whose significant maps all have a concept.
+    fully_named_fraction : float or None
+    concepts : dict
+        ``{concept: number of samples it explains}``, most frequent first.
     """
-    table = read_maps(samples, annotator, maps_field, prediction_field)
-    explanation_field = check_field_name(
-        explanation_field or f"explanation_{annotator}", "explanation_field"
-    )
-    coverage_field = check_field_name(coverage_field or f"{explanation_field}_coverage", "coverage_field")
-    fully_named_field = check_field_name(
-        fully_named_field or f"{explanation_field}_fully_named", "fully_named_field"
-    )
-    if len({explanation_field, coverage_field, fully_named_field, maps_field}) < 4:
-        raise ValueError("the explanation, coverage and fully-named fields must be distinct from each other and the maps field")
-    run_key = check_field_name(run_key or explanation_field, "run_key")
-    result = explain(table, coverage=coverage, min_share=min_share)
 
+    def __init__(self, samples, config, key, backend=None, explanation_field=None, coverage_field=None,
+                 fully_named_field=None, coverage_mode=None, num_samples=0, num_with_maps=0,
+                 mean_coverage=None, mean_positive_coverage=None, mean_maps_coverage=None,
+                 fully_named=0, fully_named_fraction=None, concepts=None):
+        super().__init__(samples, config, key, backend=backend)
+        self.explanation_field = explanation_field
+        self.coverage_field = coverage_field
+        self.fully_named_field = fully_named_field
+        self.coverage_mode = coverage_mode
+        self.num_samples = num_samples
+        self.num_with_maps = num_with_maps
+        self.mean_coverage = mean_coverage
+        self.mean_positive_coverage = mean_positive_coverage
+        self.mean_maps_coverage = mean_maps_coverage
+        self.fully_named = fully_named
+        self.fully_named_fraction = fully_named_fraction
+        self.concepts = dict(concepts or {})
+
+    @property
+    def run_key(self):
+        return self.key
+
+
+def _write_explanations(samples, config, table, result):
+    """Write the three fields of ``result`` (one bulk ``set_values`` each;
+    samples without maps get None); returns ``(number of samples, {concept:
+    samples})``."""
     dataset = samples._dataset
-    _declare(dataset, explanation_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classifications)
-    _declare(dataset, f"{explanation_field}.classifications.num_maps", fo.IntField)
-    _declare(dataset, coverage_field, fo.FloatField)
-    _declare(dataset, fully_named_field, fo.BooleanField)
+    _declare(dataset, config.explanation_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classifications)
+    _declare(dataset, f"{config.explanation_field}.classifications.num_maps", fo.IntField)
+    _declare(dataset, config.coverage_field, fo.FloatField)
+    _declare(dataset, config.fully_named_field, fo.BooleanField)
 
     all_ids = samples.values("id")
     labels = dict.fromkeys(all_ids)
@@ -424,42 +243,118 @@ def compute_explanations(
         full[sample_id] = bool(result.fully_named[i])
         for c, _, _ in result.concepts[i]:
             concept_samples[c] = concept_samples.get(c, 0) + 1
-    samples.set_values(explanation_field, labels, key_field="id", validate=False)
-    samples.set_values(coverage_field, cover, key_field="id", validate=False)
-    samples.set_values(fully_named_field, full, key_field="id", validate=False)
+    samples.set_values(config.explanation_field, labels, key_field="id", validate=False)
+    samples.set_values(config.coverage_field, cover, key_field="id", validate=False)
+    samples.set_values(config.fully_named_field, full, key_field="id", validate=False)
+    return len(all_ids), concept_samples
 
-    n = table.num_samples
-    with np.errstate(invalid="ignore", divide="ignore"):
-        maps_cov = np.where(result.maps_share > 0, result.named_share / np.where(result.maps_share > 0, result.maps_share, 1), 0.0)
-    summary = {
-        "run_key": run_key,
-        "explanation_field": explanation_field,
-        "coverage_field": coverage_field,
-        "fully_named_field": fully_named_field,
-        "coverage_mode": coverage,
-        "num_samples": len(all_ids),
-        "num_with_maps": n,
-        "mean_coverage": float(result.coverage.mean()) if n else None,
-        "mean_positive_coverage": float(result.named_share.mean()) if n else None,
-        "mean_maps_coverage": float(maps_cov.mean()) if n else None,
-        "fully_named": int(result.fully_named.sum()),
-        "fully_named_fraction": float(result.fully_named.mean()) if n else None,
-        "concepts": dict(sorted(concept_samples.items(), key=lambda kv: (-kv[1], kv[0]))),
-    }
-    register_run(
-        samples,
-        run_key,
-        RUN_TYPE,
-        {
-            "annotator": annotator,
-            "maps_field": maps_field,
-            "prediction_field": table.prediction_field,
-            "explanation_field": explanation_field,
-            "coverage_field": coverage_field,
-            "fully_named_field": fully_named_field,
-            "coverage": coverage,
-            "min_share": float(min_share),
-        },
+
+def _mean(values):
+    return float(np.mean(values)) if len(values) else None
+
+
+def compute_explanations(
+    samples,
+    annotator,
+    *,
+    maps_field=MAPS_FIELD,
+    explanation_field=None,
+    coverage_field=None,
+    fully_named_field=None,
+    coverage="positive",
+    min_share=0.0,
+    prediction_field=None,
+    run_key=None,
+):
+    """Explain every classification in ``samples`` by ``annotator``'s
+    concepts, written as FiftyOne fields.
+
+    For each sample with maps:
+
+    - ``explanation_field``: a ``fo.Classifications`` with one
+      ``fo.Classification`` per concept of its maps, ``confidence`` = the
+      summed ``share`` of the concept's maps (their fraction of the whole
+      positive contribution) and ``num_maps``; largest share first;
+      :data:`~fiftyone_plugin.concepts.store.NOT_NAMEABLE` and unnamed maps
+      excluded;
+    - ``coverage_field`` (float): see the module docstring
+      (``coverage="positive"``: the fraction of the whole positive
+      contribution explained by named maps);
+    - ``fully_named_field`` (bool): every significant map (with ``share >=
+      min_share``) has a real concept.
+
+    Samples without maps get ``None`` in all three. Values are written with
+    one bulk ``set_values`` per field. The computation is the FiftyOne
+    custom run ``run_key`` (type ``"explanations"``), which owns the three
+    fields: ``dataset.delete_run(run_key)`` deletes them.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+        whole images with maps; on a view only its samples are written.
+    annotator : str
+        whose concepts explain the predictions.
+    maps_field : str, default ``"actmaps"``
+    explanation_field : str, optional
+        default ``explanation_<annotator>``.
+    coverage_field : str, optional
+        default ``<explanation_field>_coverage``.
+    fully_named_field : str, optional
+        default ``<explanation_field>_fully_named``.
+    coverage : {"positive", "maps"}, default "positive"
+    min_share : float in [0, 1], default 0.0
+        a fraction of the positive contribution.
+    prediction_field : str, optional
+        default: the one recorded by the maps run.
+    run_key : str, optional
+        default: the explanation field's name.
+
+    Returns
+    -------
+    ExplanationsResults
+        the same as ``samples.load_run_results(run_key)``.
+
+    Raises
+    ------
+    ValueError
+        unknown annotator, no maps field, bad or clashing field names, a
+        field that exists with another type, bad ``coverage`` or
+        ``min_share``; raised before anything is written.
+
+    References
+    ----------
+    .. [1] Hamidi-Haines et al., "Interactive Naming for Explaining Deep
+       Neural Networks: A Formative Study", arXiv:1812.07150, 2018.
+    """
+    config = ExplanationsConfig(
+        annotator=annotator, maps_field=maps_field, explanation_field=explanation_field,
+        coverage_field=coverage_field, fully_named_field=fully_named_field,
+        coverage=coverage, min_share=min_share,
     )
-    save_run_results(samples, run_key, summary)
-    return summary
+    table = read_maps(samples, annotator, maps_field=maps_field, prediction_field=prediction_field)
+    config.prediction_field = table.prediction_field
+    run_key = check_field_name(run_key or config.explanation_field, "run_key")
+    register_run(samples, run_key, config)
+
+    result = explain(table, coverage=coverage, min_share=min_share)
+    num_samples, concept_samples = _write_explanations(samples, config, table, result)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        maps_cov = np.where(result.maps_share > 0,
+                            result.named_share / np.where(result.maps_share > 0, result.maps_share, 1), 0.0)
+    results = ExplanationsResults(
+        samples, config, run_key,
+        explanation_field=config.explanation_field,
+        coverage_field=config.coverage_field,
+        fully_named_field=config.fully_named_field,
+        coverage_mode=coverage,
+        num_samples=num_samples,
+        num_with_maps=table.num_samples,
+        mean_coverage=_mean(result.coverage),
+        mean_positive_coverage=_mean(result.named_share),
+        mean_maps_coverage=_mean(maps_cov),
+        fully_named=int(result.fully_named.sum()),
+        fully_named_fraction=_mean(result.fully_named),
+        concepts=dict(sorted(concept_samples.items(), key=lambda kv: (-kv[1], kv[0]))),
+    )
+    save_run_results(samples, run_key, results)
+    return results

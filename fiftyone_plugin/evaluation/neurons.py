@@ -27,18 +27,28 @@ overall
     ``channel_purity`` (how well the concept predicts the channel).
 
 A concept "is a neuron" when its ``top_channel_share`` is near 1 *and* that
-channel's ``top_concept_share`` is near 1.
+channel's ``top_concept_share`` is near 1: the study's question of whether
+people name what single units compute.
+
+References
+----------
+.. [1] M. Hamidi-Haines, Z. Qi, A. Fern, F. Li and P. Tadepalli,
+   "Interactive Naming for Explaining Deep Neural Networks: A Formative
+   Study", arXiv:1812.07150, 2018.
+.. [2] N. X. Vinh, J. Epps and J. Bailey, "Information theoretic measures
+   for clusterings comparison", JMLR 11:2837-2854, 2010 (NMI, AMI).
 """
 
 import math
-from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
+from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
 from ..concepts.store import NOT_NAMEABLE
-from .explanations import default_run_key, read_maps
-from ..runs import register_run, save_run_results
-from ..storage import check_field_name, resolve_maps
+from ..runs import RunConfig, RunResults, jsonable, register_run, save_run_results
+from ..storage import MAPS_FIELD, check_field_name, resolve_maps
+from .maptable import default_run_key, read_maps
 
 RUN_TYPE = "neuron_correspondence"
 
@@ -56,85 +66,97 @@ def _normalise(entropy, k):
     return entropy / math.log(k) if k > 1 else np.zeros_like(entropy)
 
 
-def _clean(value):
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
+class NeuronConfig(RunConfig):
+    """Parameters of :func:`neuron_correspondence`; the run writes no field."""
+
+    run_type = RUN_TYPE
+
+    def __init__(self, annotator=None, maps_field=MAPS_FIELD, **kwargs):
+        self.annotator = annotator
+        self.maps_field = maps_field
+        super().__init__(**kwargs)
 
 
-@dataclass
-class NeuronCorrespondence:
-    """What :func:`neuron_correspondence` found.
+class NeuronResults(RunResults):
+    """What :func:`neuron_correspondence` (or, without a run,
+    :func:`correspondence_from_labels`) found.
 
-    ``concepts`` and ``channels`` are :class:`pandas.DataFrame` (columns in
-    the module docstring), ``matrix`` a concepts x channels DataFrame of map
-    counts (columns labelled ``"<channel>"``, or ``"<layer>:<channel>"``
-    when the maps come from several layers).
-    """
-
-    annotator: str
-    maps_field: str
-    num_maps: int
-    num_concepts: int
-    num_channels: int
-    nmi: float
-    ami: float
-    concept_purity: float
-    channel_purity: float
-    concepts: object = field(repr=False)
-    channels: object = field(repr=False)
-    matrix: object = field(repr=False)
-    run_key: str = None
-
-    def to_dict(self):
-        """JSON-serialisable: tables as records, the matrix as non-zero
-        ``(concept, channel, count)`` triplets."""
-        matrix = self.matrix
-        cells = []
-        if matrix is not None and matrix.size:
-            values = matrix.to_numpy()
-            for i, j in zip(*np.nonzero(values)):
-                cells.append([str(matrix.index[i]), str(matrix.columns[j]), int(values[i, j])])
-        return {
-            "annotator": self.annotator,
-            "maps_field": self.maps_field,
-            "num_maps": self.num_maps,
-            "num_concepts": self.num_concepts,
-            "num_channels": self.num_channels,
-            "nmi": _clean(self.nmi),
-            "ami": _clean(self.ami),
-            "concept_purity": _clean(self.concept_purity),
-            "channel_purity": _clean(self.channel_purity),
-            "concepts": [{k: _clean(v) for k, v in r.items()} for r in self.concepts.to_dict("records")],
-            "channels": [{k: _clean(v) for k, v in r.items()} for r in self.channels.to_dict("records")],
-            "matrix": cells,
-        }
-
-
-def correspondence_from_labels(concepts, channels, layers=None, annotator=None, maps_field=None):
-    """The correspondence statistics of parallel per-map lists (no FiftyOne).
-
-    Parameters
+    Attributes
     ----------
-    concepts : sequence of str
-        one concept per map (maps without a real concept already removed).
-    channels : sequence of int
-    layers : sequence of str, optional
+    num_maps, num_concepts, num_channels : int
+        named maps, distinct concepts and distinct channels among them.
+    nmi, ami : float
+        normalised and adjusted mutual information between channel and
+        concept.
+    concept_purity, channel_purity : float
+        fractions of maps, in [0, 1] (module docstring).
+    concept_rows, channel_rows : list of dict
+        the records of :attr:`concepts` and :attr:`channels`.
+    matrix_cells : list
+        the non-zero cells of :attr:`matrix` as ``[concept, channel,
+        count]``.
     """
-    import pandas as pd
-    from sklearn.metrics import adjusted_mutual_info_score, normalized_mutual_info_score
 
-    concepts = [str(c) for c in concepts]
-    channels = [int(c) for c in channels]
-    layers = list(layers) if layers is not None else [None] * len(channels)
-    if not (len(concepts) == len(channels) == len(layers)):
-        raise ValueError("concepts, channels and layers must have the same length")
-    if not concepts:
-        raise ValueError("no named maps: name some maps with a concept first")
+    def __init__(self, samples, config, key, backend=None, num_maps=0, num_concepts=0, num_channels=0,
+                 nmi=None, ami=None, concept_purity=None, channel_purity=None, concept_rows=None,
+                 channel_rows=None, matrix_cells=None):
+        super().__init__(samples, config, key, backend=backend)
+        self.num_maps = num_maps
+        self.num_concepts = num_concepts
+        self.num_channels = num_channels
+        self.nmi = nmi
+        self.ami = ami
+        self.concept_purity = concept_purity
+        self.channel_purity = channel_purity
+        self.concept_rows = list(concept_rows or [])
+        self.channel_rows = list(channel_rows or [])
+        self.matrix_cells = list(matrix_cells or [])
 
-    several_layers = len(set(layers)) > 1
+    @property
+    def run_key(self):
+        return self.key
+
+    @property
+    def concepts(self):
+        """Per concept (most maps first): ``concept, num_maps,
+        num_channels, top_channel, top_channel_share, entropy`` (nats),
+        ``normalized_entropy, effective_channels``."""
+        return pd.DataFrame(self.concept_rows, columns=_CONCEPT_COLUMNS)
+
+    @property
+    def channels(self):
+        """Per channel (most maps first): ``layer, channel, unit, num_maps,
+        num_concepts, top_concept, top_concept_share, entropy,
+        normalized_entropy, effective_concepts``."""
+        return pd.DataFrame(self.channel_rows, columns=_CHANNEL_COLUMNS)
+
+    @property
+    def matrix(self):
+        """Concepts x channels map counts (rows sorted by name, columns by
+        layer then channel; labelled ``"<channel>"``, or
+        ``"<layer>:<channel>"`` when the maps come from several layers)."""
+        concepts = sorted(r["concept"] for r in self.concept_rows)
+        units = [r["unit"] for r in sorted(self.channel_rows, key=lambda r: (str(r["layer"]), r["channel"]))]
+        matrix = pd.DataFrame(0, index=pd.Index(concepts, name="concept"),
+                              columns=pd.Index(units, name="channel"), dtype=np.int64)
+        for concept, unit, count in self.matrix_cells:
+            matrix.loc[concept, unit] = count
+        return matrix
+
+
+_CONCEPT_COLUMNS = ["concept", "num_maps", "num_channels", "top_channel", "top_channel_share",
+                    "entropy", "normalized_entropy", "effective_channels"]
+_CHANNEL_COLUMNS = ["layer", "channel", "unit", "num_maps", "num_concepts", "top_concept",
+                    "top_concept_share", "entropy", "normalized_entropy", "effective_concepts"]
+
+
+def _cells(counts, concept_names, unit_labels):
+    return [[concept_names[i], unit_labels[j], int(counts[i, j])] for i, j in zip(*np.nonzero(counts))]
+
+
+def _count(concepts, channels, layers):
+    """The concepts x units count matrix of parallel per-map lists, with
+    the sorted concept names and units ``(layer, channel)``."""
     units = [(layer, ch) for layer, ch in zip(layers, channels)]
     unit_names = sorted(set(units), key=lambda u: (str(u[0]), u[1]))
     unit_index = {u: i for i, u in enumerate(unit_names)}
@@ -144,100 +166,144 @@ def correspondence_from_labels(concepts, channels, layers=None, annotator=None, 
     ui = np.array([unit_index[u] for u in units])
     counts = np.zeros((len(concept_names), len(unit_names)), dtype=np.int64)
     np.add.at(counts, (ci, ui), 1)
+    return counts, concept_names, unit_names, ci, ui
 
-    def label(unit):
-        return f"{unit[0]}:{unit[1]}" if several_layers else str(unit[1])
 
-    n_concepts, n_units = counts.shape
+def _concept_frame(counts, concept_names, unit_labels):
     c_total = counts.sum(axis=1)
-    u_total = counts.sum(axis=0)
     c_entropy = _entropy(counts)
-    u_entropy = _entropy(counts.T)
     c_top = counts.argmax(axis=1)
-    u_top = counts.argmax(axis=0)
-
-    concept_df = pd.DataFrame(
+    return pd.DataFrame(
         {
             "concept": concept_names,
             "num_maps": c_total,
             "num_channels": (counts > 0).sum(axis=1),
-            "top_channel": [label(unit_names[j]) for j in c_top],
-            "top_channel_share": counts[np.arange(n_concepts), c_top] / c_total,
+            "top_channel": [unit_labels[j] for j in c_top],
+            "top_channel_share": counts[np.arange(counts.shape[0]), c_top] / c_total,
             "entropy": c_entropy,
-            "normalized_entropy": _normalise(c_entropy, n_units),
+            "normalized_entropy": _normalise(c_entropy, counts.shape[1]),
             "effective_channels": np.exp(c_entropy),
         }
     ).sort_values(["num_maps", "concept"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    channel_df = pd.DataFrame(
+
+
+def _channel_frame(counts, concept_names, unit_names, unit_labels):
+    u_total = counts.sum(axis=0)
+    u_entropy = _entropy(counts.T)
+    u_top = counts.argmax(axis=0)
+    return pd.DataFrame(
         {
             "layer": [u[0] for u in unit_names],
             "channel": [u[1] for u in unit_names],
-            "unit": [label(u) for u in unit_names],
+            "unit": unit_labels,
             "num_maps": u_total,
             "num_concepts": (counts > 0).sum(axis=0),
             "top_concept": [concept_names[i] for i in u_top],
-            "top_concept_share": counts[u_top, np.arange(n_units)] / u_total,
+            "top_concept_share": counts[u_top, np.arange(counts.shape[1])] / u_total,
             "entropy": u_entropy,
-            "normalized_entropy": _normalise(u_entropy, n_concepts),
+            "normalized_entropy": _normalise(u_entropy, counts.shape[0]),
             "effective_concepts": np.exp(u_entropy),
         }
     ).sort_values(["num_maps", "unit"], ascending=[False, True], kind="stable").reset_index(drop=True)
-    matrix = pd.DataFrame(counts, index=concept_names, columns=[label(u) for u in unit_names])
-    matrix.index.name = "concept"
-    matrix.columns.name = "channel"
 
-    n = len(concepts)
+
+def _correspondence(concepts, channels, layers=None):
+    """The values of :class:`NeuronResults` of parallel per-map lists."""
+    concepts = [str(c) for c in concepts]
+    channels = [int(c) for c in channels]
+    layers = list(layers) if layers is not None else [None] * len(channels)
+    if not (len(concepts) == len(channels) == len(layers)):
+        raise ValueError("concepts, channels and layers must have the same length")
+    if not concepts:
+        raise ValueError("no named maps: name some maps with a concept first")
+    counts, concept_names, unit_names, ci, ui = _count(concepts, channels, layers)
+    several_layers = len(set(layers)) > 1
+    unit_labels = [f"{u[0]}:{u[1]}" if several_layers else str(u[1]) for u in unit_names]
+    n_concepts, n_units = counts.shape
     if n_concepts == 1 and n_units == 1:
         # sklearn defines NMI of two constant labelings as 1: they determine each other
         nmi = ami = 1.0
     else:
         nmi = float(normalized_mutual_info_score(ci, ui))
         ami = float(adjusted_mutual_info_score(ci, ui))
-    return NeuronCorrespondence(
-        annotator=annotator,
-        maps_field=maps_field,
-        num_maps=n,
-        num_concepts=n_concepts,
-        num_channels=n_units,
-        nmi=nmi,
-        ami=ami,
-        concept_purity=float(counts.max(axis=0).sum() / n),
-        channel_purity=float(counts.max(axis=1).sum() / n),
-        concepts=concept_df,
-        channels=channel_df,
-        matrix=matrix,
-    )
+    n = len(concepts)
+    return jsonable({
+        "num_maps": n,
+        "num_concepts": n_concepts,
+        "num_channels": n_units,
+        "nmi": nmi,
+        "ami": ami,
+        "concept_purity": float(counts.max(axis=0).sum() / n),
+        "channel_purity": float(counts.max(axis=1).sum() / n),
+        "concept_rows": _concept_frame(counts, concept_names, unit_labels),
+        "channel_rows": _channel_frame(counts, concept_names, unit_names, unit_labels),
+        "matrix_cells": _cells(counts, concept_names, unit_labels),
+    })
 
 
-def neuron_correspondence(samples, annotator, maps_field="actmaps", run_key=None):
+def correspondence_from_labels(concepts, channels, *, layers=None):
+    """The correspondence statistics of parallel per-map lists (pure: no
+    FiftyOne, no run).
+
+    Parameters
+    ----------
+    concepts : sequence of str, length M
+        one concept per map (maps without a real concept already removed).
+    channels : sequence of int, length M
+        the channel of each map.
+    layers : sequence of str, length M, optional
+        the layer of each map (default: one layer).
+
+    Returns
+    -------
+    NeuronResults
+        not attached to a run (``key`` None).
+
+    Raises
+    ------
+    ValueError
+        lists of different lengths, or no map.
+
+    Examples
+    --------
+    >>> result = correspondence_from_labels(["a", "a", "b"], [7, 7, 8])
+    >>> result.nmi, result.concept_purity, result.matrix_cells
+    (1.0, 1.0, [['a', '7', 2], ['b', '8', 1]])
+    """
+    return NeuronResults(None, None, None, **_correspondence(concepts, channels, layers))
+
+
+def neuron_correspondence(samples, annotator, *, maps_field=MAPS_FIELD, run_key=None):
     """How ``annotator``'s concepts correspond to the channels their maps
     come from. See the module docstring for every statistic.
 
     Parameters
     ----------
     samples : SampleCollection
+        images with maps, or a patches view of the maps field: the
+        statistics are then over the maps in the view
+        (:func:`~fiftyone_plugin.storage.resolve_maps`).
     annotator : str
-    maps_field : str
+    maps_field : str, default ``"actmaps"``
     run_key : str, optional
         default ``neuron_correspondence_<annotator>``; the results are a
         FiftyOne custom run of type ``"neuron_correspondence"``.
 
     Returns
     -------
-    NeuronCorrespondence
-        ``nmi``, ``ami``, ``concept_purity``, ``channel_purity``, counts, and
-        the ``concepts``, ``channels`` and ``matrix`` DataFrames.
+    NeuronResults
+        the same as ``samples.load_run_results(run_key)``: ``nmi``,
+        ``ami``, ``concept_purity``, ``channel_purity``, counts, and the
+        ``concepts``, ``channels`` and ``matrix`` DataFrames.
 
     Raises
     ------
     ValueError
-        unknown annotator, or no map with a real concept.
-
-    ``samples`` may be a patches view of the maps field: the statistics are
-    then over the maps in the view (:func:`~fiftyone_plugin.storage.resolve_maps`).
+        unknown annotator, or no map with a real concept; raised before
+        the run is registered.
     """
     samples, _ = resolve_maps(samples, maps_field, what="neuron_correspondence")
-    table = read_maps(samples, annotator, maps_field)
+    table = read_maps(samples, annotator, maps_field=maps_field)
     run_key = check_field_name(
         run_key or default_run_key("neuron_correspondence", annotator, maps_field), "run_key"
     )
@@ -247,11 +313,9 @@ def neuron_correspondence(samples, annotator, maps_field="actmaps", run_key=None
             f"{annotator} has given no map in {maps_field!r} a concept "
             f"(only unnamed or {NOT_NAMEABLE!r} maps)"
         )
-    result = correspondence_from_labels(
-        table.concepts[named], table.channels[named], table.layers[named],
-        annotator=annotator, maps_field=maps_field,
-    )
-    result.run_key = run_key
-    register_run(samples, run_key, RUN_TYPE, {"annotator": annotator, "maps_field": maps_field})
-    save_run_results(samples, run_key, result.to_dict())
-    return result
+    config = NeuronConfig(annotator=annotator, maps_field=maps_field)
+    register_run(samples, run_key, config)
+    values = _correspondence(table.concepts[named], table.channels[named], table.layers[named])
+    results = NeuronResults(samples, config, run_key, **values)
+    save_run_results(samples, run_key, results)
+    return results
