@@ -80,7 +80,7 @@ def main(argv=None):
     import fiftyone as fo
 
     import fiftyone_plugin as fpl
-    from fiftyone_plugin.maps.compute import _ImageSet, _collate
+    from fiftyone_plugin.maps.loading import ImageSet, collate
     from fiftyone_plugin.maps.models import default_transforms
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -91,8 +91,8 @@ def main(argv=None):
 
     def bare():
         loader = torch.utils.data.DataLoader(
-            _ImageSet(paths, paths, [-1] * len(paths), transforms, None),
-            batch_size=args.batch_size, num_workers=workers, collate_fn=_collate,
+            ImageSet(paths, paths, [-1] * len(paths), transforms, None),
+            batch_size=args.batch_size, num_workers=workers, collate_fn=collate,
         )
         with torch.no_grad():
             for batch in loader:

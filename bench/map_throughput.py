@@ -19,7 +19,7 @@ import torch
 import torchvision
 
 from fiftyone_plugin.maps import contributions as C
-from fiftyone_plugin.maps.compute import place_maps
+from fiftyone_plugin.maps.writing import place_maps
 from fiftyone_plugin.maps.engine import LayerGradientEngine
 from fiftyone_plugin.maps.geometry import Geometry
 from fiftyone_plugin.maps.models import default_transforms, resolve_model

@@ -24,7 +24,7 @@ def build(workdir, num_samples, maps_per_sample):
     from fiftyone_plugin.concepts import naming
     from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE
     from fiftyone_plugin.runs import register_run
-    from fiftyone_plugin.maps.layout import write_points
+    from fiftyone_plugin.maps.layouts import write_points
 
     from .bulk_assign import build as build_maps
 

@@ -18,7 +18,7 @@ def main(argv=None):
     import numpy as np
 
     from fiftyone_plugin.concepts import naming
-    from fiftyone_plugin.maps.layout import write_points
+    from fiftyone_plugin.maps.layouts import write_points
 
     from .bulk_assign import build
 

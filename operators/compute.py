@@ -92,7 +92,7 @@ class ComputeActivationMaps(foo.Operator):
     def execute(self, ctx):
         params = ctx.params
         model, extra = load_model_from_params(params)
-        summary = fpl.compute_activation_maps(
+        results = fpl.compute_activation_maps(
             ctx.target_view(),
             model,
             layer=params.get("layer") or None,
@@ -108,7 +108,7 @@ class ComputeActivationMaps(foo.Operator):
         )
         if not ctx.delegated:
             ctx.ops.reload_dataset()
-        return summary
+        return dict(results.to_dict(), run_key=results.key)
 
     def resolve_output(self, ctx):
         outputs = types.Object()
@@ -156,7 +156,7 @@ class ComputeMapLayout(foo.Operator):
         )
         if not ctx.delegated:
             ctx.ops.reload_dataset()
-        return {"brain_key": results.key, "num_maps": int(len(results.current_label_ids))}
+        return {"brain_key": results.key, "num_maps": results.num_maps}
 
     def resolve_output(self, ctx):
         outputs = types.Object()

@@ -14,7 +14,7 @@ import fiftyone.operators.types as types
 from fiftyone_plugin.concepts import selection as app_selection
 
 from fiftyone_plugin.concepts import naming
-from fiftyone_plugin.maps.layout import layout_options
+from fiftyone_plugin.maps.layouts import layout_options
 from fiftyone_plugin.concepts.store import NOT_NAMEABLE, list_annotators, validate_annotator
 
 from ..operators._common import app_selections, base_view, maps_fields
