@@ -25,7 +25,7 @@ def main(argv=None):
     dataset = build(args.maps // args.maps_per_sample, args.maps_per_sample)
     ids = dataset.values("actmaps.detections.id", unwind=True)
     rng = np.random.default_rng(0)
-    write_points(dataset, "actmaps", {i: rng.normal(size=2) for i in ids})
+    write_points(dataset, {i: rng.normal(size=2) for i in ids})
     naming.name_maps(dataset, ids[: args.maps // 4], "already named", "alice")
 
     def raw_read():

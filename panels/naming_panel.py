@@ -132,7 +132,7 @@ class NamingPanel(foo.Panel):
     def _choose_layout(self, ctx):
         # which layout run the scatter draws: the picker's, else the newest
         # fresh one; a stale one is drawn with a warning
-        entries, chosen, message = layout_options(ctx.dataset, self._maps_field(ctx), ctx.panel.state.layout_key or None)
+        entries, chosen, message = layout_options(ctx.dataset, maps_field=self._maps_field(ctx), brain_key=ctx.panel.state.layout_key or None)
         ctx.panel.state.layouts = [
             {"key": e["brain_key"], "label": f"{e['brain_key']} ({e['method']}{', stale' if e['stale'] else ''})"}
             for e in entries

@@ -297,7 +297,7 @@ def test_legacy_layouts_are_still_read(dataset):
     ids = add_maps(dataset, np.eye(4))
     points = {i: np.array([float(k), -float(k)]) for k, i in enumerate(ids)}
     fob.compute_visualization(dataset, patches_field="actmaps", points=np.array(list(points.values())), brain_key="old")
-    write_points(dataset, "actmaps", points)
+    write_points(dataset, points)
     (entry,) = list_layouts(dataset)
     assert entry["legacy"] and entry["points_attribute"] == "point" and not entry["stale"]
     drawn, _ = naming.layout_and_progress(dataset)

@@ -81,7 +81,7 @@ def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_at
     if points_attribute is None:
         from ..maps.layouts import choose_layout
 
-        chosen = choose_layout(samples, maps_field, brain_key)
+        chosen = choose_layout(samples, maps_field=maps_field, brain_key=brain_key)
         points_attribute = chosen["points_attribute"] if chosen else None
     attribute = concept_field(annotator, maps_field).rsplit(".", 1)[1] if annotator else None
     # $map keeps one entry per map: "$field.detections.x" would skip maps

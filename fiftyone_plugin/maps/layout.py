@@ -135,14 +135,16 @@ class LayoutResults(RunResults):
 
     def points(self):
         """``(map_ids, points (N, 2))`` of this layout, read from the maps."""
-        return map_points(self.samples, self.config.maps_field, self.config.points_attribute)
+        return map_points(
+            self.samples, maps_field=self.config.maps_field, points_attribute=self.config.points_attribute
+        )
 
     def visualization(self):
         """The layout's FiftyOne Brain ``VisualizationResults``."""
         return self.samples._root_dataset.load_brain_results(self.key)
 
 
-def map_descriptor_matrix(samples, maps_field=MAPS_FIELD):
+def map_descriptor_matrix(samples, *, maps_field=MAPS_FIELD):
     """Every map of ``samples`` that has a descriptor.
 
     Parameters
@@ -262,7 +264,7 @@ def compute_map_visualization(
         min_dist=min_dist, seed=seed, points_attribute=points_attribute, reducer_kwargs=kwargs,
     )
     config.validate(samples)
-    sample_ids, map_ids, descriptors = map_descriptor_matrix(samples, maps_field)
+    sample_ids, map_ids, descriptors = map_descriptor_matrix(samples, maps_field=maps_field)
     if not map_ids:
         raise ValueError(
             f"no map with a descriptor in {maps_field!r}; a layout needs at least "
@@ -310,7 +312,10 @@ def _write_brain_run(samples, config, map_ids, points, info, progress):
     # set_label_values, which the Brain's points_field uses, took 19 s for
     # 20,000 maps against 2 s), then declared as the run's points_field so
     # that the Brain's own cleanup and listing know them
-    write_points(samples._root_dataset, maps_field, dict(zip(map_ids, points)), config.points_attribute)
+    write_points(
+        samples._root_dataset, dict(zip(map_ids, points)), maps_field=maps_field,
+        attribute=config.points_attribute,
+    )
     brain_results.config.points_field = config.points_attribute
     brain_results.save_config()
 
@@ -322,7 +327,7 @@ def _check_points_attribute(samples, maps_field, brain_key, attribute):
         raise ValueError(f"points_attribute {attribute!r} is a map attribute of its own; choose another")
     owners = {
         entry["points_attribute"]: entry["brain_key"]
-        for entry in list_layouts(samples, maps_field, check_stale=False)
+        for entry in list_layouts(samples, maps_field=maps_field, check_stale=False)
     }
     if attribute in owners and owners[attribute] != brain_key:
         raise ValueError(
@@ -355,6 +360,6 @@ def layout_purity(samples, map_labels, *, k=10, maps_field=MAPS_FIELD, points_at
     float
         in ``[0, 1]``.
     """
-    ids, points = map_points(samples, maps_field, points_attribute)
+    ids, points = map_points(samples, maps_field=maps_field, points_attribute=points_attribute)
     keep = [i for i, map_id in enumerate(ids) if map_labels.get(map_id) is not None]
     return knn_purity(points[keep], [map_labels[ids[i]] for i in keep], k=k)

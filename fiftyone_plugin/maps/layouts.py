@@ -50,8 +50,16 @@ def default_points_attribute(brain_key):
     return POINTS_PREFIX + brain_key
 
 
-def list_layouts(samples, maps_field=MAPS_FIELD, check_stale=True):
+def list_layouts(samples, *, maps_field=MAPS_FIELD, check_stale=True):
     """The layouts of ``maps_field``, newest first.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+        the dataset or any view of it (layouts are the dataset's).
+    maps_field : str, default ``"actmaps"`` (:data:`~fiftyone_plugin.storage.MAPS_FIELD`)
+    check_stale : bool, default True
+        count each layout's live maps (one query per layout).
 
     Returns
     -------
@@ -116,17 +124,35 @@ def _count_live(dataset, maps_field, entry):
     entry["stale"] = bool(entry["num_maps"] and live < entry["num_maps"])
 
 
-def stale_layouts(samples, maps_field=MAPS_FIELD):
+def stale_layouts(samples, *, maps_field=MAPS_FIELD):
     """The layouts of ``maps_field`` some of whose maps were recomputed or
-    removed since (``live_maps < num_maps``): ``[entry]`` as
-    :func:`list_layouts` gives them. Recompute them with
-    :func:`compute_map_visualization` or remove them with
-    :func:`delete_layout`."""
-    return [e for e in list_layouts(samples, maps_field) if e["stale"]]
+    removed since (``live_maps < num_maps``).
+
+    Recompute them with
+    :func:`~fiftyone_plugin.maps.layout.compute_map_visualization` or
+    remove them with :func:`delete_layout`.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+        the dataset or any view of it (layouts are the dataset's).
+    maps_field : str, default ``"actmaps"`` (:data:`~fiftyone_plugin.storage.MAPS_FIELD`)
+
+    Returns
+    -------
+    list of dict
+        entries as :func:`list_layouts` gives them.
+    """
+    return [e for e in list_layouts(samples, maps_field=maps_field) if e["stale"]]
 
 
 def stale_message(entry):
-    """What to tell a user about a stale layout."""
+    """What to tell a user about a stale layout (an entry of
+    :func:`list_layouts` with ``live_maps`` counted).
+
+    >>> stale_message({"brain_key": "k", "num_maps": 8, "live_maps": 2})[:38]
+    "layout 'k' is stale: 6 of its 8 maps w"
+    """
     gone = entry["num_maps"] - entry["live_maps"]
     return (
         f"layout {entry['brain_key']!r} is stale: {gone} of its {entry['num_maps']} maps were "
@@ -167,7 +193,7 @@ def delete_layout(samples, brain_key):
     if points_field is not None:
         for key in layout_run_keys(dataset, maps_field, points_field):
             dataset.delete_run(key)
-    if legacy and not any(e["legacy"] for e in list_layouts(dataset, maps_field, check_stale=False)):
+    if legacy and not any(e["legacy"] for e in list_layouts(dataset, maps_field=maps_field, check_stale=False)):
         path = f"{maps_field}.detections.{LEGACY_POINTS_ATTRIBUTE}"
         if dataset.get_field(path) is not None:
             dataset.delete_sample_field(path)
@@ -183,19 +209,34 @@ def layout_run_keys(dataset, maps_field, points_attribute):
     ]
 
 
-def choose_layout(samples, maps_field=MAPS_FIELD, brain_key=None, warn=True):
+def choose_layout(samples, *, maps_field=MAPS_FIELD, brain_key=None, warn=True):
     """The layout to draw: ``brain_key``'s, else the newest fresh layout of
     ``maps_field``, else the newest stale one; ``None`` if there is none.
     Maps carrying points in ``point`` with no run at all (older datasets)
     count as a legacy layout named ``None``. Warns (``UserWarning``) when the
     chosen layout is stale.
 
+    Parameters
+    ----------
+    samples : SampleCollection
+        the dataset or any view of it (layouts are the dataset's).
+    maps_field : str, default ``"actmaps"`` (:data:`~fiftyone_plugin.storage.MAPS_FIELD`)
+    brain_key : str, optional
+        the layout to draw; default the newest fresh one.
+    warn : bool, default True
+        warn when the chosen layout is stale.
+
+    Returns
+    -------
+    dict or None
+        an entry as :func:`list_layouts` gives them.
+
     Raises
     ------
     ValueError
         ``brain_key`` is not a layout of ``maps_field``.
     """
-    entries = list_layouts(samples, maps_field)
+    entries = list_layouts(samples, maps_field=maps_field)
     if brain_key is not None:
         chosen = next((e for e in entries if e["brain_key"] == brain_key), None)
         if chosen is None:
@@ -220,16 +261,27 @@ def choose_layout(samples, maps_field=MAPS_FIELD, brain_key=None, warn=True):
 def _points_attribute(samples, maps_field, points_attribute):
     if points_attribute is not None:
         return points_attribute
-    chosen = choose_layout(samples, maps_field)
+    chosen = choose_layout(samples, maps_field=maps_field)
     if chosen is None:
         raise ValueError(f"no layout of {maps_field!r}; run compute_map_visualization first")
     return chosen["points_attribute"]
 
 
-def write_points(samples, maps_field, points, attribute="point"):
-    """Store ``{map_id: (x, y)}`` on the maps: one update per sample, each
-    map addressed by its id through its own array filter. (The default
-    ``"point"`` is the legacy attribute; layouts write ``point_<brain_key>``.)"""
+def write_points(samples, points, *, maps_field=MAPS_FIELD, attribute=LEGACY_POINTS_ATTRIBUTE):
+    """Store 2-D points on the maps: one update per sample, each map
+    addressed by its id through its own array filter.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+        the dataset or any view of it.
+    points : dict
+        ``{map_id: (x, y)}``; maps not listed keep what they have.
+    maps_field : str, default ``"actmaps"``
+    attribute : str, default ``"point"``
+        the map attribute (declared as a list of floats if new); ``"point"``
+        is the legacy attribute, layouts write ``point_<brain_key>``.
+    """
     dataset = samples._dataset
     path = f"{maps_field}.detections"
     if dataset.get_field(f"{path}.{attribute}") is None:
@@ -262,10 +314,28 @@ def write_points(samples, maps_field, points, attribute="point"):
         dataset._sample_collection.bulk_write(ops, ordered=False)
 
 
-def map_points(samples, maps_field=MAPS_FIELD, points_attribute=None):
-    """``(map_ids, points (N, 2))`` of the maps that have a point in a
-    layout: ``points_attribute``, default the layout :func:`choose_layout`
-    picks (the newest fresh one)."""
+def map_points(samples, *, maps_field=MAPS_FIELD, points_attribute=None):
+    """The maps that have a point in a layout, and their points.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+        the dataset or any view of it (layouts are the dataset's).
+    maps_field : str, default ``"actmaps"`` (:data:`~fiftyone_plugin.storage.MAPS_FIELD`)
+    points_attribute : str, optional
+        the layout's points attribute; default the one of the layout
+        :func:`choose_layout` picks (the newest fresh one).
+
+    Returns
+    -------
+    map_ids : list of str
+    points : ndarray, shape (N, 2), float64
+
+    Raises
+    ------
+    ValueError
+        no ``points_attribute`` given and no layout of ``maps_field``.
+    """
     points_attribute = _points_attribute(samples, maps_field, points_attribute)
     ids, points = samples.values(
         [f"{maps_field}.detections.id", f"{maps_field}.detections.{points_attribute}"]
@@ -279,22 +349,31 @@ def map_points(samples, maps_field=MAPS_FIELD, points_attribute=None):
     return flat_ids, np.asarray(rows, dtype=np.float64).reshape(-1, 2)
 
 
-def layout_options(samples, maps_field=MAPS_FIELD, brain_key=None):
+def layout_options(samples, *, maps_field=MAPS_FIELD, brain_key=None):
     """For a layout picker: ``(entries, chosen, message)`` with ``entries``
     as :func:`list_layouts` gives them, ``chosen`` the entry to draw
     (``brain_key``'s if it still exists, else as :func:`choose_layout`
     picks) or ``None``, and ``message`` a warning to show (the chosen layout
     is stale, or the picked one is gone) or ``None``. Never raises for a
-    vanished ``brain_key``: a panel falls back to the default."""
+    vanished ``brain_key``: a panel falls back to the default.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+        the dataset or any view of it (layouts are the dataset's).
+    maps_field : str, default ``"actmaps"`` (:data:`~fiftyone_plugin.storage.MAPS_FIELD`)
+    brain_key : str, optional
+        the layout the picker last showed.
+    """
     message = None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # reported through ``message``
         try:
-            chosen = choose_layout(samples, maps_field, brain_key, warn=False)
+            chosen = choose_layout(samples, maps_field=maps_field, brain_key=brain_key, warn=False)
         except ValueError:
-            chosen = choose_layout(samples, maps_field, warn=False)
+            chosen = choose_layout(samples, maps_field=maps_field, warn=False)
             message = f"layout {brain_key!r} no longer exists; showing the default"
     if chosen is not None and chosen["stale"]:
         message = stale_message(chosen)
-    entries = list_layouts(samples, maps_field)
+    entries = list_layouts(samples, maps_field=maps_field)
     return entries, chosen, message

@@ -96,7 +96,7 @@ def default_num_workers():
     return 0 if cpus <= 2 else min(8, cpus // 2)
 
 
-def make_loader(engine, ids, paths, target_labels, spec, batch_size, num_workers=None, geometry=None):
+def make_loader(engine, ids, paths, target_labels, spec, *, batch_size, num_workers=None, geometry=None):
     """The run's DataLoader over ``ids``/``paths`` (in order, never
     shuffled); ``target_labels`` are class names or ``None`` (explain the
     prediction); ``num_workers=None``: :func:`default_num_workers`."""
@@ -130,7 +130,7 @@ def same_shape_chunks(images):
     return list(groups.values())
 
 
-def probe_batch(samples, spec, batch_size, tries=64):
+def probe_batch(samples, spec, *, batch_size, tries=64):
     """The first images of ``samples`` that load, preprocessed and of one
     shape, as a ``(B, 3, H, W)`` batch (``B <= PROBE_IMAGES``); ``None`` when
     none of the first ``tries`` loads (the engine then probes a synthetic

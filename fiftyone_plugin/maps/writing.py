@@ -16,7 +16,7 @@ import fiftyone as fo
 from . import contributions as C
 
 
-def place_maps(heatmaps, sample_heatmaps, frames, grid=C.REGION_GRID):
+def place_maps(heatmaps, sample_heatmaps, frames, *, grid=C.REGION_GRID):
     """Maps from the model-input frame to the image frame (see
     :mod:`fiftyone_plugin.maps.geometry`): zero where the model never saw the
     image.
@@ -96,7 +96,7 @@ def _names_by_map(collection, maps_field, sample_ids):
     return found
 
 
-def refuse_to_lose_names(collection, maps_field, sample_ids, map_identity, chunk=10_000):
+def refuse_to_lose_names(collection, maps_field, sample_ids, map_identity, *, chunk=10_000):
     """Raise before computing if recomputing would replace named maps by maps
     of another model, layer, preprocessing or explained class."""
     lost, annotators = 0, set()
@@ -168,13 +168,13 @@ def batch_maps(result, frames, *, top_k, cumulative_share=None, region_threshold
     x input), ICML 2017 (see :mod:`fiftyone_plugin.maps.contributions`).
     """
     acts, grads = result.activations, result.gradients
-    top = C.select_top_maps(C.channel_contributions(acts, grads), top_k, cumulative_share)
+    top = C.select_top_maps(C.channel_contributions(acts, grads), top_k=top_k, cumulative_share=cumulative_share)
     heat = C.map_heatmaps(acts, grads, top.channels)
     b_size, k = heat.shape[:2]
     up, heat_q, whole = place_maps(heat, C.sample_heatmap(acts, grads), frames)
     grid = up.shape[-1]
     valid, boxes, peaks, components = (
-        t.cpu().numpy() for t in C.map_regions(up.reshape(-1, grid, grid), region_threshold)
+        t.cpu().numpy() for t in C.map_regions(up.reshape(-1, grid, grid), threshold=region_threshold)
     )
     descriptors = C.map_descriptors(acts, heat).half().cpu().numpy() if store_descriptors else None
     # softmax, or the sigmoid of a single-logit binary model (engine)
