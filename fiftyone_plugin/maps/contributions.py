@@ -16,6 +16,9 @@ sum to the logit minus its bias. For other heads it is the first-order
 
 Everything here is a pure function on tensors (no FiftyOne, no I/O) so that it
 can be tested against hand computations.
+
+(Just over 400 lines: one definition, from contributions to regions, whose
+kernels are read and tested together.)
 """
 
 from dataclasses import dataclass
