@@ -80,19 +80,19 @@ def main(argv=None):
     import fiftyone as fo
 
     import fiftyone_plugin as fpl
-    from fiftyone_plugin.maps.compute import _ImageSet, _collate
+    from fiftyone_plugin.maps.loading import ImageSet, collate, default_num_workers
     from fiftyone_plugin.maps.models import default_transforms
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     paths = make_images(max(args.images, *args.memory_images))[: args.images]
     model = _model().to(device)
     transforms = default_transforms(224)
-    workers = 0 if (os.cpu_count() or 1) <= 2 else min(8, os.cpu_count() // 2)
+    workers = default_num_workers()  # as compute_activation_maps decodes
 
     def bare():
         loader = torch.utils.data.DataLoader(
-            _ImageSet(paths, paths, [-1] * len(paths), transforms, None),
-            batch_size=args.batch_size, num_workers=workers, collate_fn=_collate,
+            ImageSet(paths, paths, [-1] * len(paths), transforms, None),
+            batch_size=args.batch_size, num_workers=workers, collate_fn=collate,
         )
         with torch.no_grad():
             for batch in loader:

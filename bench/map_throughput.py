@@ -19,7 +19,7 @@ import torch
 import torchvision
 
 from fiftyone_plugin.maps import contributions as C
-from fiftyone_plugin.maps.compute import place_maps
+from fiftyone_plugin.maps.writing import place_maps
 from fiftyone_plugin.maps.engine import LayerGradientEngine
 from fiftyone_plugin.maps.geometry import Geometry
 from fiftyone_plugin.maps.models import default_transforms, resolve_model
@@ -39,7 +39,7 @@ def batch_frames(batch_size, device):
 def full_map_step(engine, batch, frames, top_k=5):
     result = engine.run(batch)
     contributions = C.channel_contributions(result.activations, result.gradients)
-    top = C.select_top_maps(contributions, top_k)
+    top = C.select_top_maps(contributions, top_k=top_k)
     heat = C.map_heatmaps(result.activations, result.gradients, top.channels)
     C.map_descriptors(result.activations, heat)
     whole = C.sample_heatmap(result.activations, result.gradients)

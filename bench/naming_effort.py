@@ -122,7 +122,7 @@ def measure(dataset, ks=(20, 40, 80, 160), firsts=(14, 28), confidences=(0.95, 0
     """Both strategies on ``dataset`` (maps, layout); returns the rows."""
     from fiftyone_plugin.demo import SimulatedAnnotator, SYNONYMS, CONCEPTS, true_concept
     from fiftyone_plugin.demo.pipeline import map_parts
-    from fiftyone_plugin.maps.layout import map_points
+    from fiftyone_plugin.maps.layouts import map_points
 
     person = SimulatedAnnotator("effort", vocabulary={c: SYNONYMS[c][0] for c in CONCEPTS})
     parts = map_parts(dataset)

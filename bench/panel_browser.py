@@ -24,7 +24,7 @@ def build(workdir, num_samples, maps_per_sample):
     from fiftyone_plugin.concepts import naming
     from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE
     from fiftyone_plugin.runs import register_run
-    from fiftyone_plugin.maps.layout import write_points
+    from fiftyone_plugin.maps.layouts import write_points
 
     from .bulk_assign import build as build_maps
 
@@ -40,7 +40,7 @@ def build(workdir, num_samples, maps_per_sample):
     dataset.set_values("filepath", paths)
     ids = dataset.values("actmaps.detections.id", unwind=True)
     centres = rng.normal(scale=6, size=(12, 2))
-    write_points(dataset, "actmaps", {i: centres[k % 12] + rng.normal(size=2) for k, i in enumerate(ids)})
+    write_points(dataset, {i: centres[k % 12] + rng.normal(size=2) for k, i in enumerate(ids)})
     naming.name_maps(dataset, ids[: len(ids) // 4], "already named", "alice")
     # the panel finds maps fields by their runs
     register_run(dataset, "actmaps", MAPS_RUN_TYPE, {"maps_field": "actmaps"})

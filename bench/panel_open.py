@@ -18,14 +18,14 @@ def main(argv=None):
     import numpy as np
 
     from fiftyone_plugin.concepts import naming
-    from fiftyone_plugin.maps.layout import write_points
+    from fiftyone_plugin.maps.layouts import write_points
 
     from .bulk_assign import build
 
     dataset = build(args.maps // args.maps_per_sample, args.maps_per_sample)
     ids = dataset.values("actmaps.detections.id", unwind=True)
     rng = np.random.default_rng(0)
-    write_points(dataset, "actmaps", {i: rng.normal(size=2) for i in ids})
+    write_points(dataset, {i: rng.normal(size=2) for i in ids})
     naming.name_maps(dataset, ids[: args.maps // 4], "already named", "alice")
 
     def raw_read():

@@ -2,8 +2,10 @@
 
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
+import fiftyone.zoo as foz
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.storage import MAPS_FIELD
 
 from ._common import maps_field_input, output_summary, report_progress
 
@@ -22,8 +24,6 @@ def load_model_from_params(params):
     if source == "torchvision":
         return params["architecture"], {"weights": params["weights"]}
     if source == "zoo":
-        import fiftyone.zoo as foz
-
         return foz.load_zoo_model(params["zoo_model"]), {}
     raise ValueError(f"unknown model source {source!r}")
 
@@ -46,6 +46,28 @@ def model_source_input(ctx, inputs):
         )
     elif source == "zoo":
         inputs.str("zoo_model", required=True, label="Zoo model", description="e.g. resnet50-imagenet-torch")
+
+
+def compute_maps_kwargs(params, *, delegated):
+    """The keyword arguments of ``compute_activation_maps`` that the form's
+    ``params`` describe.
+
+    Run immediately, the operator computes inside the App server, which must
+    not fork DataLoader worker processes: ``num_workers=0`` there (as
+    Voxel51's brain plugin does); delegated runs decode images in workers
+    (``num_workers=None``: the default from the CPU count).
+    """
+    return dict(
+        layer=params.get("layer") or None,
+        maps_field=params.get("maps_field") or MAPS_FIELD,
+        top_k=params.get("top_k", 5),
+        cumulative_share=params.get("cumulative_share") or None,
+        batch_size=params.get("batch_size", 16),
+        device=params.get("device") or None,
+        overwrite=params.get("overwrite", False),
+        discard_names=params.get("discard_names", False),
+        num_workers=None if delegated else 0,
+    )
 
 
 class ComputeActivationMaps(foo.Operator):
@@ -76,7 +98,7 @@ class ComputeActivationMaps(foo.Operator):
             min=0.01,
             max=1.0,
         )
-        inputs.str("maps_field", default="actmaps", label="Maps field")
+        inputs.str("maps_field", default=MAPS_FIELD, label="Maps field")
         inputs.int("batch_size", default=16, label="Batch size", min=1)
         inputs.str("device", label="Device", description="cpu, cuda, ...; empty = CUDA when available")
         inputs.bool("overwrite", default=False, label="Recompute samples that are already done")
@@ -90,25 +112,17 @@ class ComputeActivationMaps(foo.Operator):
         return types.Property(inputs, view=types.View(label="Compute activation maps"))
 
     def execute(self, ctx):
-        params = ctx.params
-        model, extra = load_model_from_params(params)
-        summary = fpl.compute_activation_maps(
+        model, extra = load_model_from_params(ctx.params)
+        results = fpl.compute_activation_maps(
             ctx.target_view(),
             model,
-            layer=params.get("layer") or None,
-            maps_field=params.get("maps_field") or "actmaps",
-            top_k=params.get("top_k", 5),
-            cumulative_share=params.get("cumulative_share") or None,
-            batch_size=params.get("batch_size", 16),
-            device=params.get("device") or None,
-            overwrite=params.get("overwrite", False),
-            discard_names=params.get("discard_names", False),
             progress=report_progress(ctx, "computing activation maps"),
+            **compute_maps_kwargs(ctx.params, delegated=ctx.delegated),
             **extra,
         )
         if not ctx.delegated:
             ctx.ops.reload_dataset()
-        return summary
+        return dict(results.to_dict(), run_key=results.key)
 
     def resolve_output(self, ctx):
         outputs = types.Object()
@@ -156,7 +170,7 @@ class ComputeMapLayout(foo.Operator):
         )
         if not ctx.delegated:
             ctx.ops.reload_dataset()
-        return {"brain_key": results.key, "num_maps": int(len(results.current_label_ids))}
+        return {"brain_key": results.key, "num_maps": results.num_maps}
 
     def resolve_output(self, ctx):
         outputs = types.Object()

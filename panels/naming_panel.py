@@ -14,7 +14,7 @@ import fiftyone.operators.types as types
 from fiftyone_plugin.concepts import selection as app_selection
 
 from fiftyone_plugin.concepts import naming
-from fiftyone_plugin.maps.layout import layout_options
+from fiftyone_plugin.maps.layouts import layout_options
 from fiftyone_plugin.concepts.store import NOT_NAMEABLE, list_annotators, validate_annotator
 
 from ..operators._common import app_selections, base_view, maps_fields
@@ -132,7 +132,7 @@ class NamingPanel(foo.Panel):
     def _choose_layout(self, ctx):
         # which layout run the scatter draws: the picker's, else the newest
         # fresh one; a stale one is drawn with a warning
-        entries, chosen, message = layout_options(ctx.dataset, self._maps_field(ctx), ctx.panel.state.layout_key or None)
+        entries, chosen, message = layout_options(ctx.dataset, maps_field=self._maps_field(ctx), brain_key=ctx.panel.state.layout_key or None)
         ctx.panel.state.layouts = [
             {"key": e["brain_key"], "label": f"{e['brain_key']} ({e['method']}{', stale' if e['stale'] else ''})"}
             for e in entries

@@ -12,6 +12,8 @@ import fiftyone as fo
 
 import fiftyone_plugin as fpl
 from fiftyone_plugin.maps import compute as am
+from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE, ActivationMapsConfig, ActivationMapsResults
+from fiftyone_plugin.runs import load_run_results
 
 
 class TinyNet(torch.nn.Module):
@@ -45,8 +47,8 @@ def image_dataset(dataset, rgb_images):
 
 def test_maps_fields_and_run_are_written(image_dataset):
     summary = fpl.compute_activation_maps(image_dataset, TinyNet(), top_k=3, batch_size=5)
-    assert summary["processed"] == 12 and summary["failed"] == 0
-    assert summary["layer"] == "features"
+    assert summary.processed == 12 and summary.failed == 0
+    assert summary.layer == "features"
 
     sample = image_dataset.first()
     maps = sample.actmaps.detections
@@ -86,22 +88,55 @@ def test_maps_fields_and_run_are_written(image_dataset):
     assert results.processed == 12
 
 
+def test_results_round_trip_and_delete_run_removes_the_run_fields(image_dataset):
+    returned = fpl.compute_activation_maps(image_dataset, TinyNet(), top_k=2, batch_size=5)
+    loaded = load_run_results(image_dataset, "actmaps")
+    assert type(loaded) is type(returned) is ActivationMapsResults
+    assert loaded.to_dict() == returned.to_dict()
+    # hand count: 12 images, at most 2 maps each, all computed now
+    assert returned.to_dict()["processed"] == 12 and returned.skipped == 0
+    assert returned.num_maps == image_dataset.count("actmaps.detections")
+    config = image_dataset.get_run_info("actmaps").config
+    assert type(config) is ActivationMapsConfig and config.run_type == MAPS_RUN_TYPE
+    assert config.fields() == ["actmaps", "actmap_prediction", "actmap_heatmap", "actmaps_error"]
+
+    image_dataset.add_sample_field("kept", fo.StringField)
+    image_dataset.delete_run("actmaps")
+    schema = image_dataset.get_field_schema()
+    assert not {"actmaps", "actmap_prediction", "actmap_heatmap", "actmaps_error"} & set(schema)
+    assert "kept" in schema and image_dataset.list_runs() == []
+
+
+def test_invalid_parameters_fail_before_the_model_is_read(image_dataset):
+    # object() is no model: a parameter error must come first
+    for kwargs, message in [
+        (dict(region_threshold=1.0), "region_threshold"),
+        (dict(top_k=0), "top_k"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(maps_field="bad.name"), "maps_field"),
+        (dict(target_field="nope"), "no field 'nope'"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            fpl.compute_activation_maps(image_dataset, object(), **kwargs)
+    assert image_dataset.list_runs() == [] and image_dataset.get_field("actmaps") is None
+
+
 def test_rerun_skips_done_samples_and_never_duplicates(image_dataset):
     net = TinyNet()
     fpl.compute_activation_maps(image_dataset, net, top_k=2)
     ids_before = image_dataset.values("actmaps.detections.id")
     again = fpl.compute_activation_maps(image_dataset, net, top_k=2)
-    assert again["processed"] == 0 and again["skipped"] == 12
+    assert again.processed == 0 and again.skipped == 12
     assert image_dataset.values("actmaps.detections.id") == ids_before
 
     forced = fpl.compute_activation_maps(image_dataset, net, top_k=2, overwrite=True)
-    assert forced["processed"] == 12
+    assert forced.processed == 12
     counts = image_dataset.values(fo.ViewField("actmaps.detections").length())
     assert max(counts) <= 2
 
     # a changed configuration (another model) is recomputed, not skipped
     changed = fpl.compute_activation_maps(image_dataset, TinyNet(seed=1), top_k=2)
-    assert changed["processed"] == 12
+    assert changed.processed == 12
 
 
 def test_interrupted_run_resumes_where_it_stopped(image_dataset, monkeypatch):
@@ -123,7 +158,7 @@ def test_interrupted_run_resumes_where_it_stopped(image_dataset, monkeypatch):
     done = image_dataset.exists("actmaps")
     assert len(done) == 4  # the first batch was written before the interruption
     resumed = fpl.compute_activation_maps(image_dataset, net, batch_size=4)
-    assert resumed["skipped"] == 4 and resumed["processed"] == 8
+    assert resumed.skipped == 4 and resumed.processed == 8
     assert len(image_dataset.exists("actmaps")) == 12
 
 
@@ -157,7 +192,7 @@ def test_bad_inputs_are_recorded_and_skipped(dataset, workdir):
     files = _write_bad_images(os.path.join(workdir, "bad"))
     dataset.add_samples([fo.Sample(filepath=p, kind=k) for k, p in files.items()])
     summary = fpl.compute_activation_maps(dataset, TinyNet(), batch_size=3)
-    assert summary["processed"] == 4 and summary["failed"] == 4
+    assert summary.processed == 4 and summary.failed == 4
 
     by_kind = {s.kind: s for s in dataset}
     for kind in ("gray", "rgba", "sixteen", "huge"):
@@ -203,7 +238,7 @@ def test_torchvision_name_with_local_weights(image_dataset, workdir):
     summary = fpl.compute_activation_maps(
         image_dataset.limit(3), "resnet18", weights=path, top_k=2, batch_size=3
     )
-    assert summary["processed"] == 3 and summary["layer"] == "layer4"
+    assert summary.processed == 3 and summary.layer == "layer4"
     maps = image_dataset.first().actmaps.detections
     # the 7x7 map covers the default Resize(256) + CenterCrop(224) window of
     # an 80x60 image: 224/341.33 of its width, 224/256 of its height; stored
@@ -231,7 +266,7 @@ def test_fiftyone_torch_image_model(image_dataset):
     )
     zoo_like = fout.TorchImageModel(config)
     summary = fpl.compute_activation_maps(image_dataset.limit(4), zoo_like, batch_size=2)
-    assert summary["processed"] == 4
+    assert summary.processed == 4
     assert image_dataset.first().actmap_prediction.label in {"w", "x", "y", "z"}
     assert image_dataset.first().actmaps.detections[0].heatmap.shape == (2, 2)
 
@@ -267,7 +302,7 @@ def test_recomputing_keeps_names_of_the_same_maps_and_refuses_to_lose_others(dat
     after = {(s.id, m.channel, m.target): m for s in dataset for m in s.actmaps.detections}
     assert not set(m.id for m in after.values()) & set(before.values())  # new maps
     kept = [key for key, _ in named if key in after]
-    assert kept and summary["names_kept"] == len(kept)
+    assert kept and summary.names_kept == len(kept)
     assert all(after[key]["concept_alice"] == "wheel" for key in kept)
     assert fpl.list_concepts(dataset, "alice") == {"wheel": len(kept)}
 

@@ -11,7 +11,8 @@ import fiftyone_plugin as fpl
 from fiftyone_plugin.demo import CUE_CLASS, build_dataset, load_model
 from fiftyone_plugin.demo.pipeline import map_parts, pointing_accuracy, simulate_annotators
 from fiftyone_plugin.demo.run import main as demo_main
-from fiftyone_plugin.maps.layout import knn_purity, layout_purity
+from fiftyone_plugin.maps.embedding import knn_purity
+from fiftyone_plugin.maps.layout import layout_purity
 
 
 @pytest.fixture(scope="module")

@@ -122,14 +122,14 @@ def test_top_k_and_cumulative_share_cut_off():
     assert top.channels.tolist() == [[0, 1, 2, 3]]
     assert torch.allclose(top.shares, torch.tensor([[0.5, 0.3, 0.1, 0.1]]))
     # 0.5 reached by the first map alone -> only it is kept
-    assert C.select_top_maps(c, 4, cumulative_share=0.5).keep.tolist() == [[True, False, False, False]]
+    assert C.select_top_maps(c, top_k=4, cumulative_share=0.5).keep.tolist() == [[True, False, False, False]]
     # 0.8 needs the first two
-    assert C.select_top_maps(c, 4, cumulative_share=0.8).keep.tolist() == [[True, True, False, False]]
-    assert C.select_top_maps(c, 4, cumulative_share=0.85).keep.tolist() == [[True, True, True, False]]
+    assert C.select_top_maps(c, top_k=4, cumulative_share=0.8).keep.tolist() == [[True, True, False, False]]
+    assert C.select_top_maps(c, top_k=4, cumulative_share=0.85).keep.tolist() == [[True, True, True, False]]
     with pytest.raises(ValueError):
-        C.select_top_maps(c, 0)
+        C.select_top_maps(c, top_k=0)
     with pytest.raises(ValueError):
-        C.select_top_maps(c, 3, cumulative_share=1.5)
+        C.select_top_maps(c, top_k=3, cumulative_share=1.5)
 
 
 def test_region_is_the_component_around_the_peak():

@@ -75,7 +75,7 @@ def _spot_image(path, size=(224, 112), centre=(0.65, 0.5), side=8, exif_orientat
 def _maps_of(dataset, path, **kwargs):
     dataset.add_sample(fo.Sample(filepath=path))
     summary = fpl.compute_activation_maps(dataset, num_workers=0, **kwargs)
-    assert summary["processed"] == 1, summary
+    assert summary.processed == 1, summary
     return dataset.first(), summary
 
 
@@ -217,7 +217,7 @@ def test_smallest_case_default_preprocessing(dataset, workdir):
     assert sample.actmaps.detections[0].heatmap.shape == (16, 32)
     config = dataset.get_run_info("actmaps").config
     assert config.geometry.startswith("torchvision keypoints through Resize+CenterCrop")
-    assert summary["geometry_unknown"] == 0
+    assert summary.geometry_unknown == 0
 
 
 @pytest.mark.parametrize(
@@ -277,7 +277,7 @@ def test_undeterminable_geometry_is_warned_and_recorded(dataset, workdir, caplog
     config = dataset.get_run_info("actmaps").config
     assert config.geometry.startswith("unknown: ")
     assert "geometry" in caplog.text and "cannot be determined" in caplog.text
-    assert sample.actmaps.geometry_unknown is True and summary["geometry_unknown"] == 1
+    assert sample.actmaps.geometry_unknown is True and summary.geometry_unknown == 1
 
 
 def test_fiftyone_zoo_preprocessing_is_probed():

@@ -17,7 +17,9 @@ from fiftyone import ViewField as F
 import fiftyone_plugin as fpl
 from fiftyone_plugin.concepts import naming
 from fiftyone_plugin.storage import declare_map_schema, resolve_maps
-from fiftyone_plugin.maps.layout import (
+from fiftyone_plugin.maps.layout import LayoutConfig, LayoutResults
+from fiftyone_plugin.runs import load_run_results
+from fiftyone_plugin.maps.layouts import (
     choose_layout,
     delete_layout,
     layout_options,
@@ -215,6 +217,49 @@ def test_deleting_a_run_removes_its_points(laid_out):
     assert naming.layout_and_progress(ds)[0]["ids"] == []
 
 
+def test_layout_results_round_trip_and_delete_run_keeps_the_maps(dataset):
+    rng = np.random.default_rng(5)
+    ids = add_maps(dataset, rng.normal(size=(12, 8)), per_sample=3)
+    returned = fpl.compute_map_visualization(dataset, method="pca", brain_key="rt")
+    loaded = load_run_results(dataset, "rt")
+    assert type(loaded) is type(returned) is LayoutResults
+    assert loaded.to_dict() == returned.to_dict()
+    assert returned.num_maps == 12 and returned.layout["method_used"] == "pca"
+    config = dataset.get_run_info("rt").config
+    assert type(config) is LayoutConfig and config.fields() == ["actmaps.detections.point_rt"]
+    # the points the results read back are those on the maps
+    map_ids, points = returned.points()
+    assert sorted(map_ids) == sorted(ids) and points.shape == (12, 2)
+    assert dict(zip(map_ids, points.tolist())) == points_of(dataset, "point_rt")
+    assert returned.visualization().points.shape == (12, 2)
+
+    dataset.delete_run("rt")
+    # the points and the Brain run go; the maps and their descriptors stay
+    assert dataset.get_field("actmaps.detections.point_rt") is None
+    assert dataset.list_brain_runs() == [] and dataset.list_runs() == []
+    assert sorted(dataset.values("actmaps.detections.id", unwind=True)) == sorted(ids)
+    assert dataset.count("actmaps.detections.descriptor") == 12
+
+
+def test_delete_layout_removes_both_runs_even_after_a_rename(laid_out):
+    ds = laid_out
+    assert ds.list_runs() == ["full"] and ds.list_brain_runs() == ["full"]
+    ds.rename_brain_run("full", "renamed")
+    delete_layout(ds, "renamed")
+    assert ds.list_runs() == [] and ds.list_brain_runs() == []
+    assert ds.count("actmaps.detections") == 24
+
+
+def test_a_layout_key_cannot_replace_another_run(dataset, rgb_images):
+    from test_activation_maps import TinyNet
+
+    dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images[:2]])
+    fpl.compute_activation_maps(dataset, TinyNet(), top_k=2)
+    with pytest.raises(ValueError, match="another run"):
+        fpl.compute_map_visualization(dataset, method="pca", brain_key="actmaps")
+    assert dataset.list_runs() == ["actmaps"] and dataset.count("actmaps.detections") > 0
+
+
 def test_recomputed_maps_make_a_layout_stale(laid_out):
     ds = laid_out
     assert stale_layouts(ds) == []
@@ -252,7 +297,7 @@ def test_legacy_layouts_are_still_read(dataset):
     ids = add_maps(dataset, np.eye(4))
     points = {i: np.array([float(k), -float(k)]) for k, i in enumerate(ids)}
     fob.compute_visualization(dataset, patches_field="actmaps", points=np.array(list(points.values())), brain_key="old")
-    write_points(dataset, "actmaps", points)
+    write_points(dataset, points)
     (entry,) = list_layouts(dataset)
     assert entry["legacy"] and entry["points_attribute"] == "point" and not entry["stale"]
     drawn, _ = naming.layout_and_progress(dataset)
@@ -417,7 +462,7 @@ def test_recomputing_all_maps_leaves_a_fully_stale_layout(dataset, rgb_images, c
     # the recompute itself says the layout went stale (not only a later read)
     with caplog.at_level(logging.WARNING, logger="fiftyone_plugin.maps.compute"):
         summary = fpl.compute_activation_maps(dataset, TinyNet(), top_k=2, skip_existing=False, overwrite=True)
-    assert summary["stale_layouts"] == ["before"]
+    assert summary.stale_layouts == ["before"]
     assert "'before' is stale: 8 of its 8 maps" in caplog.text
     (entry,) = stale_layouts(dataset)
     # hand count: all 4 x 2 maps have new ids, none carries the old points

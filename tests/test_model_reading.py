@@ -335,7 +335,7 @@ def test_channels_last_activations_and_gradients_match_an_independent_computatio
 
 def test_channels_last_maps_are_stored_at_the_layer_resolution(six_images):
     summary = fpl.compute_activation_maps(six_images, small_swin(), layer="features")
-    assert summary["processed"] == 6
+    assert summary.processed == 6
     maps = six_images.first().actmaps.detections
     assert maps and all(m.heatmap.shape == (4, 4) and m.descriptor.shape == (16,) for m in maps)
     assert all(0 <= m.channel < 16 for m in maps)
@@ -388,7 +388,7 @@ def test_vit_reshape_gives_token_maps_matching_an_independent_computation(six_im
     assert torch.allclose(result.gradients, vit_tokens_to_map(seen["out"].grad), atol=1e-6)
 
     summary = fpl.compute_activation_maps(six_images, net, layer=layer, reshape=vit_tokens_to_map)
-    assert summary["processed"] == 6
+    assert summary.processed == 6
     assert six_images.first().actmaps.detections[0].heatmap.shape == (4, 4)
     assert six_images.get_run_info("actmaps").config.layout == "reshape"
 
@@ -541,7 +541,7 @@ def test_efficientnet_lite0_maps_compute_on_real_photos(dataset, lite0, photos):
     summary = fpl.compute_activation_maps(
         dataset, lite0, transforms=IMAGENET_TRANSFORMS, classes=IMAGENET_CLASSES, top_k=3, batch_size=2
     )
-    assert summary["processed"] == 2 and summary["layer"] == "_avg_pooling:input"
+    assert summary.processed == 2 and summary.layer == "_avg_pooling:input"
     coffee = dataset.match(fo.ViewField("filepath").ends_with("coffee.jpg")).first()
     assert coffee.actmap_prediction.label == "espresso"
     maps = coffee.actmaps.detections
@@ -565,7 +565,7 @@ def test_autocast_bf16_run_writes_float32_maths(six_images):
         with torch.no_grad():
             feats = net.features(x)  # independent, under the same autocast
             logits = net.fc(feats.mean((2, 3)))
-    assert summary["processed"] == 6 and summary["failed"] == 0
+    assert summary.processed == 6 and summary.failed == 0
     assert feats.dtype == torch.bfloat16
     feats, logits = feats.float(), logits.float()
     for b, sample in enumerate(six_images.iter_samples()):
@@ -596,7 +596,7 @@ def test_half_and_bfloat16_models_give_float32_maps(six_images, dtype):
     assert all(p.dtype == dtype for p in net.parameters())
 
     summary = fpl.compute_activation_maps(six_images, net)
-    assert summary["processed"] == 6 and summary["failed"] == 0
+    assert summary.processed == 6 and summary.failed == 0
 
 
 # -- failing before any write --------------------------------------------------
@@ -683,7 +683,7 @@ def test_data_parallel_maps_carry_the_unwrapped_names(six_images):
     net = GapNet()
     wrapped = torch.nn.DataParallel(net)
     summary = fpl.compute_activation_maps(six_images, wrapped, layer="module.features", top_k=2)
-    assert summary["layer"] == "features"
+    assert summary.layer == "features"
     config = six_images.get_run_info("actmaps").config
     # the same identity as the bare model's: fingerprint recomputed on it
     assert config.model == "GapNet" and config.model_fingerprint == model_fingerprint(net)
@@ -694,7 +694,7 @@ def test_data_parallel_maps_carry_the_unwrapped_names(six_images):
     # recomputing with the bare model: the same maps, names kept (it would
     # refuse to drop names of maps from another model)
     again = fpl.compute_activation_maps(six_images, net, top_k=2, overwrite=True)
-    assert again["names_kept"] == 3
+    assert again.names_kept == 3
     # the default layer through the wrapper is the same too
     assert engine_for(torch.nn.DataParallel(GapNet())).layer_name == "features"
 
@@ -750,7 +750,7 @@ def test_the_users_model_is_left_as_given(six_images, failing):
             fpl.compute_activation_maps(six_images, net, classes=list("abcd"))
     else:
         summary = fpl.compute_activation_maps(six_images, net)
-        assert summary["processed"] == 6
+        assert summary.processed == 6
     # training flags, requires_grad, devices/dtypes and every value (a
     # batch-norm run in training mode would have moved its statistics)
     assert same_state(model_state(net), before)

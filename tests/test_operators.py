@@ -2,8 +2,10 @@
 (immediate and delegated) on a real MongoDB."""
 
 import base64
+import inspect
 import json
 import os
+import sys
 
 import pytest
 import torch
@@ -69,6 +71,20 @@ def test_plugin_registers_every_operator_without_errors():
     assert registry.list_errors() == []
     found = {op.uri for op in foo.list_operators()}
     assert {uri(n) for n in OPERATOR_NAMES} <= found
+
+
+def test_immediate_compute_starts_no_dataloader_workers():
+    # the operator module as FiftyOne's plugin loader loaded it
+    module = sys.modules[type(foo.get_operator(uri("compute_activation_maps"))).__module__]
+    params = {"top_k": 3, "maps_field": "maps2", "layer": "", "device": ""}
+    immediate = module.compute_maps_kwargs(params, delegated=False)
+    delegated = module.compute_maps_kwargs(params, delegated=True)
+    # inside the App server: decoding in-process; delegated: the CPU default
+    assert immediate["num_workers"] == 0 and delegated["num_workers"] is None
+    assert immediate["top_k"] == 3 and immediate["maps_field"] == "maps2"
+    assert immediate["layer"] is None and immediate["device"] is None
+    # every key is a keyword of compute_activation_maps
+    inspect.signature(fpl.compute_activation_maps).bind(None, None, **immediate)
 
 
 def test_compute_layout_and_name_through_operators(images, resnet_weights, workdir):

@@ -138,7 +138,7 @@ def test_real_model_maps_sit_on_real_objects(dataset, model, photos):
         dataset, model, layer=LAYER, transforms=TRANSFORMS, classes=IMAGENET_CLASSES,
         top_k=3, batch_size=4, num_workers=0,
     )
-    assert summary["processed"] == len(keys) and summary["geometry_unknown"] == 0
+    assert summary.processed == len(keys) and summary.geometry_unknown == 0
     assert dataset.get_run_info("actmaps").config.geometry.startswith("torchvision keypoints")
 
     for obj, canvas in keys:

@@ -74,14 +74,14 @@ def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_at
     :func:`progress` returns, counted over all maps.
 
     The layout is ``brain_key``'s, else the newest fresh layout of
-    ``maps_field`` (:func:`fiftyone_plugin.maps.layout.choose_layout`,
+    ``maps_field`` (:func:`fiftyone_plugin.maps.layouts.choose_layout`,
     which warns when the chosen layout is stale); ``points_attribute`` names
     a map attribute of points directly instead. Without any layout,
     ``points`` is empty."""
     if points_attribute is None:
-        from ..maps.layout import choose_layout
+        from ..maps.layouts import choose_layout
 
-        chosen = choose_layout(samples, maps_field, brain_key)
+        chosen = choose_layout(samples, maps_field=maps_field, brain_key=brain_key)
         points_attribute = chosen["points_attribute"] if chosen else None
     attribute = concept_field(annotator, maps_field).rsplit(".", 1)[1] if annotator else None
     # $map keeps one entry per map: "$field.detections.x" would skip maps

@@ -49,7 +49,7 @@ def main(argv=None):
 
     step(f"computing significant activation maps of {len(test)} test images")
     summary = fpl.compute_activation_maps(test, model, top_k=args.top_k, batch_size=32, device="cpu")
-    print(f"  {summary}")
+    print(f"  {summary.to_dict()}")
 
     step("laying the maps out with UMAP (FiftyOne Brain run 'actmaps_layout')")
     fpl.compute_map_visualization(test)
@@ -67,7 +67,7 @@ def main(argv=None):
     print(f"  dataset               {dataset.name!r} ({len(dataset)} samples; maps on the {len(test)} test images)")
     print(f"  database              {fo.config.database_uri or 'FiftyOne-managed mongod in ' + fo.config.database_dir}")
     print(f"  images                {os.path.dirname(os.path.dirname(dataset.first().filepath))}")
-    print(f"  maps                  {test.count('actmaps.detections')} in field 'actmaps' ({summary['processed']} images computed now, {summary['skipped']} already done)")
+    print(f"  maps                  {test.count('actmaps.detections')} in field 'actmaps' ({summary.processed} images computed now, {summary.skipped} already done)")
     print(f"  accuracy (no cue)     {len(correct) / max(1, len(cue_free)):.3f} on {len(cue_free)} images")
     print(f"  pointing accuracy     {pointing_accuracy(parts):.3f} (map peak on a part or the cue)")
     print(f"  layout 10-NN purity   {layout_purity(test, part_labels):.3f} (by ground-truth part)")

@@ -16,6 +16,9 @@ sum to the logit minus its bias. For other heads it is the first-order
 
 Everything here is a pure function on tensors (no FiftyOne, no I/O) so that it
 can be tested against hand computations.
+
+(Just over 400 lines: one definition, from contributions to regions, whose
+kernels are read and tested together.)
 """
 
 from dataclasses import dataclass
@@ -46,6 +49,28 @@ def channel_contributions(activations, gradients):
     -------
     torch.Tensor
         ``(B, C)`` signed contributions.
+
+    Raises
+    ------
+    ValueError
+        shapes that differ or are not ``(B, C, h, w)``.
+
+    References
+    ----------
+    .. [1] Shrikumar, Greenside, Kundaje, "Learning Important Features
+       Through Propagating Activation Differences", ICML 2017 (gradient x
+       input).
+    .. [2] Selvaraju et al., "Grad-CAM: Visual Explanations from Deep
+       Networks via Gradient-based Localization", ICCV 2017.
+
+    Examples
+    --------
+    A 1x1 layer of two channels whose logit is ``2 * a0 - a1``:
+
+    >>> a = torch.tensor([[[[3.0]], [[1.0]]]])
+    >>> g = torch.tensor([[[[2.0]], [[-1.0]]]])
+    >>> channel_contributions(a, g).tolist()
+    [[6.0, -1.0]]
     """
     if activations.shape != gradients.shape or activations.dim() != 4:
         raise ValueError(
@@ -70,7 +95,7 @@ class TopMaps:
     keep: torch.Tensor
 
 
-def select_top_maps(contributions, top_k=5, cumulative_share=None):
+def select_top_maps(contributions, *, top_k=5, cumulative_share=None):
     """Pick each image's significant channels.
 
     A channel qualifies when its contribution is positive. Channels are ranked
@@ -85,11 +110,25 @@ def select_top_maps(contributions, top_k=5, cumulative_share=None):
     top_k : int
         maximum number of maps per image (>= 1).
     cumulative_share : float, optional
-        in ``(0, 1]``.
+        in ``(0, 1]``. Default: no cut-off.
 
     Returns
     -------
     TopMaps
+
+    Raises
+    ------
+    ValueError
+        ``contributions`` not 2-D, ``top_k < 1``, or ``cumulative_share``
+        outside ``(0, 1]``.
+
+    Examples
+    --------
+    Positive contributions 6, 3 and 1 (total 10); the first two hold 90 %:
+
+    >>> top = select_top_maps(torch.tensor([[1.0, 6.0, -2.0, 3.0]]), top_k=3, cumulative_share=0.8)
+    >>> top.channels.tolist(), top.shares.tolist(), top.keep.tolist()
+    ([[1, 3, 0]], [[0.6000000238418579, 0.30000001192092896, 0.10000000149011612]], [[True, True, False]])
     """
     if contributions.dim() != 2:
         raise ValueError("contributions must have shape (B, C)")
@@ -173,7 +212,7 @@ def map_descriptors(activations, heatmaps):
     return torch.einsum("bchw,bkhw->bkc", activations, weights)
 
 
-def upsample_maps(heatmaps, size=REGION_GRID):
+def upsample_maps(heatmaps, *, size=REGION_GRID):
     """Bilinearly upsample ``(..., h, w)`` maps to ``(..., size, size)`` on the
     relative image frame (cell ``i`` of ``h`` covers ``[i/h, (i+1)/h]``)."""
     shape = heatmaps.shape
@@ -234,11 +273,19 @@ def resample_to_image(maps, frames, size):
     return out * inside[:, None].to(out.dtype)
 
 
-def image_grid_size(h, w, frame, max_factor=4):
+def image_grid_size(h, w, frame, *, max_factor=4):
     """Cells for storing an ``h x w`` layer map over the whole image: the
     layer's cell size kept, so the window the model saw still spans ``h x w``
     cells (``ceil(h / sy) x ceil(w / sx)``, at least 1, at most
-    ``max_factor`` times the layer's size). ``frame`` is ``(ox, oy, sx, sy)``."""
+    ``max_factor`` times the layer's size). ``frame`` is ``(ox, oy, sx, sy)``.
+
+    Examples
+    --------
+    A 7x7 layer whose input is the centre half of the image's width:
+
+    >>> image_grid_size(7, 7, (0.25, 0.0, 0.5, 1.0))
+    (7, 14)
+    """
     _, _, sx, sy = (float(v) for v in frame)
     # a hair over an integer is that integer: frames travel as float32, and
     # probed frames are good to about 1/255 (8-bit ramps)
@@ -247,7 +294,7 @@ def image_grid_size(h, w, frame, max_factor=4):
     return g_y, g_x
 
 
-def map_region(upsampled, threshold=0.5):
+def map_region(upsampled, *, threshold=0.5):
     """Region of one map: the connected (8-neighbour) component around its
     peak where the map is at least ``threshold`` times its peak. The
     reference for :func:`map_regions`, which does the same for many maps at
@@ -267,6 +314,13 @@ def map_region(upsampled, threshold=0.5):
         coordinates, the boolean mask of the component inside that box, and
         the peak ``[x, y]`` in relative coordinates. ``None`` for an all-zero
         map.
+
+    Examples
+    --------
+    >>> grid = np.array([[0, 0, 0, 0], [0, 4, 3, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=float)
+    >>> box, mask, peak = map_region(grid, threshold=0.5)
+    >>> [float(v) for v in box], mask.tolist(), [float(v) for v in peak]
+    ([0.25, 0.25, 0.5, 0.25], [[True, True]], [0.375, 0.375])
     """
     upsampled = np.asarray(upsampled)
     peak_value = float(upsampled.max())
@@ -285,7 +339,7 @@ def map_region(upsampled, threshold=0.5):
     return box, component[r0:r1, c0:c1], peak
 
 
-def map_regions(upsampled, threshold=0.5):
+def map_regions(upsampled, *, threshold=0.5):
     """:func:`map_region` for many maps at once, on the maps' device.
 
     The component around each peak is grown from the peak inside the
@@ -311,10 +365,10 @@ def map_regions(upsampled, threshold=0.5):
     """
     if upsampled.device.type == "cpu":
         return _map_regions_cpu(upsampled, threshold)
-    return map_regions_dense(upsampled, threshold)
+    return map_regions_dense(upsampled, threshold=threshold)
 
 
-def map_regions_dense(upsampled, threshold=0.5):
+def map_regions_dense(upsampled, *, threshold=0.5):
     """The data-parallel implementation of :func:`map_regions` (any device)."""
     n, size_y, size_x = upsampled.shape
     flat = upsampled.reshape(n, -1)
@@ -361,7 +415,7 @@ def _map_regions_cpu(upsampled, threshold):
     peaks = torch.zeros(n, 2, dtype=torch.float64)
     components = torch.zeros(n, size_y, size_x, dtype=torch.bool)
     for i, grid in enumerate(upsampled.numpy()):
-        region = map_region(grid, threshold)
+        region = map_region(grid, threshold=threshold)
         if region is None:
             continue
         box, mask, peak = region
@@ -374,5 +428,9 @@ def _map_regions_cpu(upsampled, threshold):
 
 
 def quantize(maps):
-    """``[0, 1]`` float maps to uint8, the storage format of heatmaps."""
+    """``[0, 1]`` float maps to uint8, the storage format of heatmaps.
+
+    >>> quantize(torch.tensor([0.0, 0.5, 1.0, 2.0])).tolist()
+    [0, 128, 255, 255]
+    """
     return (maps.clamp(0, 1) * 255).round().to(torch.uint8)

@@ -10,6 +10,9 @@ Before any data is written the model is probed on a real batch
 (:class:`LayerGradientEngine`): which output holds the logits, which layer is
 explained and in which layout, whether it runs once per forward pass, and in
 which precision. Whatever cannot be read right is refused there.
+
+(Over 400 lines: one class, the engine, whose probe, hooks and restore
+share the model state they change; it reads best whole.)
 """
 
 import contextlib
@@ -261,7 +264,7 @@ class LayerGradientEngine:
         any data is written, with the model restored.
     """
 
-    def __init__(self, spec, layer=None, device=None, reshape=None, example=None):
+    def __init__(self, spec, *, layer=None, device=None, reshape=None, example=None):
         self.spec = spec
         self.module = spec.module
         self.reshape = reshape

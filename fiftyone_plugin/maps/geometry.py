@@ -33,7 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torchvision.transforms.v2 as v2
 from PIL import Image
+from torchvision import tv_tensors
 
 WHOLE_IMAGE = (0.0, 0.0, 1.0, 1.0)
 
@@ -58,12 +60,6 @@ class Frame:
 
     def as_tuple(self):
         return (self.ox, self.oy, self.sx, self.sy)
-
-
-def _v2():
-    import torchvision.transforms.v2 as v2
-
-    return v2
 
 
 # Steps that change values but not where a pixel is.
@@ -97,8 +93,15 @@ def geometric_steps(transforms):
     Returns
     -------
     list or None
+
+    Examples
+    --------
+    >>> import torchvision.transforms as T
+    >>> geometric_steps(T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor()]))
+    [Resize(size=[256], interpolation=bilinear, antialias=True), CenterCrop(size=(224, 224))]
+    >>> geometric_steps(lambda image: image) is None
+    True
     """
-    v2 = _v2()
     name = type(transforms).__name__
     # our own picklable wrapper of torchvision weights' transforms
     if name == "_rgb_pil_first" and hasattr(transforms, "inner"):
@@ -152,9 +155,15 @@ def frame_from_steps(steps, image_size):
     tuple
         ``(Frame, (h_in, w_in))``: the frame and the size of the input
         tensor the steps produce.
-    """
-    from torchvision import tv_tensors
 
+    Examples
+    --------
+    Resize(256) then CenterCrop(224) of a 512 x 256 image: the crop keeps
+    pixels 144..368 of 512 across and 16..240 of 256 down.
+
+    >>> frame_from_steps([v2.Resize(256), v2.CenterCrop(224)], (512, 256))
+    (Frame(ox=0.28125, oy=0.0625, sx=0.4375, sy=0.875), (224, 224))
+    """
     width, height = image_size
     points = tv_tensors.KeyPoints(
         torch.tensor([[0.0, 0.0], [float(width), float(height)]], dtype=torch.float64),

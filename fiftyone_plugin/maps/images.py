@@ -12,7 +12,7 @@ class ImageLoadError(Exception):
     """A sample's file cannot be used; the message is stored on the sample."""
 
 
-def load_rgb_image(path, target_size=None):
+def load_rgb_image(path, *, target_size=None):
     """Open ``path`` as an 8-bit RGB image in the frame FiftyOne shows.
 
     The EXIF ``Orientation`` tag (values 1-8) is applied with Pillow's

@@ -1,15 +1,22 @@
 """Turning what a user passes as ``model`` into a runnable classifier, and
-finding the layer whose maps we explain."""
+finding the layer whose maps we explain.
+
+(Over 400 lines: model resolution and layer finding share one trace of the
+model and are read together; splitting them would split that trace.)
+"""
 
 import difflib
 import hashlib
 import os
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torchvision
 from PIL import Image
+
+import fiftyone.utils.torch as fout
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -60,7 +67,7 @@ class ModelSpec:
         return None
 
 
-def resolve_model(model, weights=None, classes=None, transforms=None, image_size=None):
+def resolve_model(model, *, weights=None, classes=None, transforms=None, image_size=None):
     """Normalise the accepted kinds of ``model`` to a :class:`ModelSpec`.
 
     Parameters
@@ -172,10 +179,6 @@ class _rgb_pil_first:
 
 
 def _is_fiftyone_torch_model(model):
-    try:
-        import fiftyone.utils.torch as fout
-    except ImportError:  # pragma: no cover - fiftyone is a dependency
-        return False
     return isinstance(model, fout.TorchImageModel)
 
 
@@ -318,7 +321,7 @@ def _second_size(example):
     ).to(example.dtype)
 
 
-def trace_model(module, example, second_size=True):
+def trace_model(module, example, *, second_size=True):
     """Run ``example`` through ``module`` once (no gradients) and record every
     module's calls, its 3-D/4-D outputs and its 4-D inputs.
 
@@ -330,8 +333,6 @@ def trace_model(module, example, second_size=True):
 
     Raises whatever the model raises on ``example``.
     """
-    import weakref
-
     records = []
     calls = {}
     mixing = []
@@ -452,7 +453,7 @@ def _describe_shape(shape):
     return "(N, " + ", ".join(str(s) for s in shape[1:]) + ")"
 
 
-def feature_map_candidates(trace, num_scores=None):
+def feature_map_candidates(trace, *, num_scores=None):
     """The tensors a default layer may be, in execution order, and why the
     others were passed over.
 
@@ -503,7 +504,7 @@ def feature_map_candidates(trace, num_scores=None):
     return candidates, skipped
 
 
-def default_layer(trace, num_scores=None):
+def default_layer(trace, *, num_scores=None):
     """The end of the feature trunk: the last of :func:`feature_map_candidates`.
 
     Raises
@@ -514,7 +515,7 @@ def default_layer(trace, num_scores=None):
         embedding: that candidate is an input stem), or there is no candidate;
         the message says what to pass.
     """
-    candidates, skipped = feature_map_candidates(trace, num_scores)
+    candidates, skipped = feature_map_candidates(trace, num_scores=num_scores)
     last = candidates[-1] if candidates else None
     # learned layers (weight matrices) on a token sequence after the last map:
     # the trunk goes on as tokens (a mere nn.Flatten(2) does not count)
@@ -542,11 +543,11 @@ def default_layer(trace, num_scores=None):
     return last
 
 
-def find_feature_layers(module, example, num_scores=None):
+def find_feature_layers(module, example, *, num_scores=None):
     """Names of the tensors a default layer may be (see
     :func:`feature_map_candidates`), in execution order, by running
     ``example`` through the model."""
-    candidates, _ = feature_map_candidates(trace_model(module, example), num_scores)
+    candidates, _ = feature_map_candidates(trace_model(module, example), num_scores=num_scores)
     return [t.name for t in candidates]
 
 
