@@ -4,6 +4,7 @@ import fiftyone.operators as foo
 import fiftyone.operators.types as types
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.demo import load_model as load_demo_model
 
 from ._common import maps_field_input, output_summary, report_progress
 
@@ -18,7 +19,7 @@ def load_model_from_params(params):
     """The model the form describes (see ``MODEL_SOURCES``)."""
     source = params.get("model_source", "demo")
     if source == "demo":
-        return fpl.demo.load_model(), {}
+        return load_demo_model(), {}
     if source == "torchvision":
         return params["architecture"], {"weights": params["weights"]}
     if source == "zoo":

@@ -8,7 +8,7 @@ import tempfile
 
 import sys
 
-from fiftyone_plugin.mongod import PrivateMongod
+from tests.support.mongod import PrivateMongod
 
 assert "fiftyone" not in sys.modules, "fiftyone was imported before its database was set"
 
@@ -83,7 +83,7 @@ def rgb_images(workdir):
 def app_server(workdir):
     """The real FiftyOne App server on a free port, for this test session's
     database and plugins directory."""
-    from fiftyone_plugin.app_server import AppServer
+    from tests.support.app_server import AppServer
 
     server = AppServer(os.path.join(workdir, "app-server.log")).start()
     yield server.url
