@@ -15,3 +15,8 @@ and pytest would otherwise name test modules after the folder above it), so
 ``tests.support`` is found from the repository root: ``python -m ...`` from
 there, or pytest's ``pythonpath = ["."]`` (``pyproject.toml``).
 """
+
+import os
+
+#: the repository, which is also the plugin's directory
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
