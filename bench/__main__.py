@@ -4,11 +4,17 @@ bulk_assign, panel_open, panel_browser, end_to_end, agreement). Exit status 1 if
 import importlib
 import sys
 
+from ._common import private_database
+
 ALL = ["map_throughput", "bulk_assign", "panel_open", "panel_browser", "end_to_end", "agreement"]
 
 
 def main():
     names = [a for a in sys.argv[1:] if not a.startswith("-")] or ALL
+    # before any benchmark imports FiftyOne (map_throughput does at import):
+    # FiftyOne reads its database settings once, at import, and the later
+    # benchmarks must write to the private database, never to the user's
+    private_database()
     results = {}
     for name in names:
         module = importlib.import_module(f"bench.{name}")

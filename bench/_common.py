@@ -5,11 +5,12 @@ because these machines are noisy (2 shared cores); absolute times are printed
 for context only.
 """
 
+import atexit
 import os
 import resource
 import time
 
-from fiftyone_plugin.mongod import PrivateMongod
+from tests.support.mongod import PrivateMongod
 
 _mongod = None
 
@@ -22,8 +23,6 @@ def private_database():
         _mongod = PrivateMongod().start()
         os.environ.update(_mongod.environ())
         os.environ["FIFTYONE_SHOW_PROGRESS_BARS"] = "false"
-        import atexit
-
         atexit.register(_mongod.stop)
     return _mongod
 

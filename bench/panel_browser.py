@@ -66,7 +66,7 @@ def main(argv=None):
     from playwright.sync_api import sync_playwright
 
     import fiftyone_plugin as fpl
-    from fiftyone_plugin.app_server import AppServer
+    from tests.support.app_server import AppServer
 
     dataset, ids = build(workdir, args.maps // args.maps_per_sample, args.maps_per_sample)
     server = AppServer(os.path.join(workdir, "app-server.log")).start()

@@ -16,7 +16,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from fiftyone_plugin.mongod import PrivateMongod  # noqa: E402
+from tests.support.mongod import PrivateMongod  # noqa: E402
 
 _mongod = PrivateMongod().start()
 os.environ.update(_mongod.environ())

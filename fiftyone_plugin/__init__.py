@@ -1,76 +1,127 @@
 """Interactive Naming: explain image classifiers by visual concepts named by
 people, on FiftyOne datasets.
 
-``import fiftyone_plugin as fpl`` and see DESIGN.md section 4 for the surface.
-Names are imported lazily so that ``fiftyone_plugin.mongod`` can be used
-before FiftyOne is imported (FiftyOne reads its database settings at import).
+``import fiftyone_plugin as fpl``. This module is the public API: the entry
+points below, grouped by room (the sub-package that owns them; see
+docs/design.md, "Architecture"). Each takes a FiftyOne dataset or view first,
+then keyword-only options; each ``compute_*`` is a FiftyOne custom run
+(docs/design.md, "The run contract"). Helpers and kernels (for example
+``fiftyone_plugin.agreement.compute.pair_alpha``,
+``fiftyone_plugin.evaluation.report.render_report``,
+``fiftyone_plugin.evaluation.explanations.read_maps``) stay in their modules.
+
+Maps (``fiftyone_plugin.maps``, ``fiftyone_plugin.storage``)
+    - :func:`compute_activation_maps`: the significant activation maps of
+      every image, stored in a Detections field (default ``"actmaps"``)
+    - :func:`resolve_model`: the model kinds ``compute_activation_maps``
+      accepts, normalised to one spec
+    - :func:`compute_map_visualization`: a 2-D layout of the maps (a Brain run)
+    - :func:`map_points`: the maps' points in a layout
+    - :func:`list_layouts`, :func:`stale_layouts`, :func:`choose_layout`,
+      :func:`delete_layout`: manage layouts
+    - :func:`resolve_maps`: the one rule for which maps a collection stands for
+
+Concepts (``fiftyone_plugin.concepts``)
+    - :func:`assign_concept`: name maps in an annotator's namespace
+    - :func:`list_concepts`, :func:`list_annotators`: what has been named
+    - :func:`rename_concept`, :func:`merge_concepts`, :func:`delete_concept`:
+      manage a namespace
+    - :func:`export_concepts`, :func:`import_concepts`: a JSON round trip
+    - :data:`NOT_NAMEABLE`: the name meaning "no recognisable concept"
+
+Agreement (``fiftyone_plugin.agreement``)
+    - :func:`compute_agreement`: inter-annotator agreement, invariant to the
+      names each annotator chose
+    - :func:`write_consensus`: the consensus naming as its own annotator
+    - :func:`krippendorff_alpha`: fast Krippendorff's alpha
+
+Evaluation (``fiftyone_plugin.evaluation``)
+    - :func:`compute_explanations`: every classification explained by concepts
+    - :func:`summarize_concepts`: typical reasons per predicted class
+    - :func:`untrustworthy_concepts`: concepts tied to errors
+    - :func:`neuron_correspondence`: concepts against the channels of their maps
+    - :func:`concept_deletion`: delete each concept from the images and
+      measure what the model does
+    - :func:`write_report`: a self-contained HTML report
+
+Assistance (``fiftyone_plugin.assistance``)
+    - :func:`suggest_concepts`, :func:`accept_suggestions`,
+      :func:`undo_suggestions`, :func:`undo_accepted_suggestions`: names learnt
+      from an annotator's hand names
+    - :func:`transfer_concepts`: name new maps as a machine annotator
+
+The concept world used by the demo and the tests is
+``fiftyone_plugin.demo``; the run contract is ``fiftyone_plugin.runs``.
+Importing this package imports FiftyOne, which reads its database settings
+at import time: set them first.
 """
 
-import importlib
+from .agreement.alpha import krippendorff_alpha
+from .agreement.compute import compute_agreement, write_consensus
+from .assistance.accept import accept_suggestions, undo_accepted_suggestions, undo_suggestions
+from .assistance.suggestions import suggest_concepts
+from .assistance.transfer import transfer_concepts
+from .concepts.store import (
+    NOT_NAMEABLE,
+    assign_concept,
+    delete_concept,
+    export_concepts,
+    import_concepts,
+    list_annotators,
+    list_concepts,
+    merge_concepts,
+    rename_concept,
+)
+from .evaluation.deletion import concept_deletion
+from .evaluation.explanations import compute_explanations
+from .evaluation.neurons import neuron_correspondence
+from .evaluation.report import write_report
+from .evaluation.reasons import summarize_concepts
+from .evaluation.untrustworthy import untrustworthy_concepts
+from .maps.compute import compute_activation_maps
+from .maps.layout import compute_map_visualization
+from .maps.layouts import choose_layout, delete_layout, list_layouts, map_points, stale_layouts
+from .maps.models import resolve_model
+from .storage import resolve_maps
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "compute_activation_maps": "maps.compute",
-    "default_field_names": "maps.compute",
-    "compute_map_visualization": "maps.layout",
-    "map_points": "maps.layouts",
-    "layout_purity": "maps.layout",
-    "list_layouts": "maps.layouts",
-    "stale_layouts": "maps.layouts",
-    "delete_layout": "maps.layouts",
-    "choose_layout": "maps.layouts",
-    "resolve_maps": "storage",
-    "assign_concept": "concepts.store",
-    "list_concepts": "concepts.store",
-    "list_annotators": "concepts.store",
-    "rename_concept": "concepts.store",
-    "merge_concepts": "concepts.store",
-    "delete_concept": "concepts.store",
-    "export_concepts": "concepts.store",
-    "import_concepts": "concepts.store",
-    "validate_concept_name": "concepts.store",
-    "concept_field": "concepts.store",
-    "NOT_NAMEABLE": "concepts.store",
-    "resolve_model": "maps.models",
-    "krippendorff_alpha": "agreement.alpha",
-    "AlphaUndefinedError": "agreement.alpha",
-    "compute_agreement": "agreement.compute",
-    "write_consensus": "agreement.compute",
-    "pair_alpha": "agreement.pairs",
-    "align_concepts": "agreement.alignment",
-    "aligned_alpha": "agreement.crossfit",
-    "agreement_from_labels": "agreement.statistics",
-    "AgreementResults": "agreement.results",
-    "compute_explanations": "evaluation.explanations",
-    "read_maps": "evaluation.maptable",
-    "summarize_concepts": "evaluation.reasons",
-    "untrustworthy_concepts": "evaluation.untrustworthy",
-    "neuron_correspondence": "evaluation.neurons",
-    "write_report": "evaluation.report",
-    "render_report": "evaluation.report",
-    "concept_deletion": "evaluation.deletion",
-    "suggest_concepts": "assistance.suggestions",
-    "accept_suggestions": "assistance.accept",
-    "undo_suggestions": "assistance.accept",
-    "transfer_concepts": "assistance.transfer",
-}
-
-_SUBMODULES = {
-    "demo", "maps", "concepts", "agreement", "evaluation", "assistance", "mongod", "runs", "storage",
-}
-
-__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES)
-
-
-def __getattr__(name):
-    if name in _EXPORTS:
-        module = importlib.import_module(f".{_EXPORTS[name]}", __name__)
-        return getattr(module, name)
-    if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return __all__
+__all__ = [
+    # maps
+    "compute_activation_maps",
+    "resolve_model",
+    "compute_map_visualization",
+    "map_points",
+    "list_layouts",
+    "stale_layouts",
+    "choose_layout",
+    "delete_layout",
+    "resolve_maps",
+    # concepts
+    "assign_concept",
+    "list_concepts",
+    "list_annotators",
+    "rename_concept",
+    "merge_concepts",
+    "delete_concept",
+    "export_concepts",
+    "import_concepts",
+    "NOT_NAMEABLE",
+    # agreement
+    "compute_agreement",
+    "write_consensus",
+    "krippendorff_alpha",
+    # evaluation
+    "compute_explanations",
+    "summarize_concepts",
+    "untrustworthy_concepts",
+    "neuron_correspondence",
+    "concept_deletion",
+    "write_report",
+    # assistance
+    "suggest_concepts",
+    "accept_suggestions",
+    "undo_suggestions",
+    "undo_accepted_suggestions",
+    "transfer_concepts",
+]

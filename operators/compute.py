@@ -6,6 +6,7 @@ import fiftyone.zoo as foz
 
 import fiftyone_plugin as fpl
 from fiftyone_plugin.storage import MAPS_FIELD
+from fiftyone_plugin.demo import load_model as load_demo_model
 
 from ._common import maps_field_input, output_summary, report_progress
 
@@ -20,7 +21,7 @@ def load_model_from_params(params):
     """The model the form describes (see ``MODEL_SOURCES``)."""
     source = params.get("model_source", "demo")
     if source == "demo":
-        return fpl.demo.load_model(), {}
+        return load_demo_model(), {}
     if source == "torchvision":
         return params["architecture"], {"weights": params["weights"]}
     if source == "zoo":

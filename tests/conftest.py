@@ -1,18 +1,19 @@
 """Test session set-up: a private mongod and FiftyOne settings that never
-touch a user's data. This runs before any test module imports fiftyone."""
+touch a user's data. This runs before any test module imports fiftyone.
+
+Fixtures shared by several test modules are here; shared builders and
+drivers are in ``tests/support/helpers.py``."""
 
 import atexit
 import os
 import shutil
+import sys
 import tempfile
 
-import sys
-
-from fiftyone_plugin.mongod import PrivateMongod
+from tests.support import REPO_ROOT
+from tests.support.mongod import PrivateMongod
 
 assert "fiftyone" not in sys.modules, "fiftyone was imported before its database was set"
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _workdir = tempfile.mkdtemp(prefix="in-tests-")
 _mongod = PrivateMongod(dbpath=os.path.join(_workdir, "db")).start()
@@ -38,6 +39,14 @@ os.environ.update(
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
+
+import fiftyone as fo  # noqa: E402
+
+import fiftyone_plugin as fpl  # noqa: E402
+
+from tests.support.app_server import AppServer  # noqa: E402
+from tests.support.helpers import TinyNet  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -55,8 +64,6 @@ def mongod():
 @pytest.fixture
 def dataset():
     """An empty, non-persistent dataset, deleted after the test."""
-    import fiftyone as fo
-
     ds = fo.Dataset()
     yield ds
     if not ds.deleted:
@@ -66,8 +73,6 @@ def dataset():
 @pytest.fixture(scope="session")
 def rgb_images(workdir):
     """Twelve small random RGB PNGs."""
-    from PIL import Image
-
     folder = os.path.join(workdir, "rgb")
     os.makedirs(folder, exist_ok=True)
     rng = np.random.default_rng(0)
@@ -83,11 +88,18 @@ def rgb_images(workdir):
 def app_server(workdir):
     """The real FiftyOne App server on a free port, for this test session's
     database and plugins directory."""
-    from fiftyone_plugin.app_server import AppServer
-
     server = AppServer(os.path.join(workdir, "app-server.log")).start()
     yield server.url
     server.stop()
+
+
+@pytest.fixture
+def mapped(dataset, rgb_images):
+    """The twelve images with TinyNet's top-3 maps and a UMAP layout."""
+    dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images])
+    fpl.compute_activation_maps(dataset, TinyNet(), top_k=3)
+    fpl.compute_map_visualization(dataset, num_neighbors=5)
+    return dataset
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -15,28 +15,7 @@ from fiftyone_plugin.maps import compute as am
 from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE, ActivationMapsConfig, ActivationMapsResults
 from fiftyone_plugin.runs import load_run_results
 
-
-class TinyNet(torch.nn.Module):
-    """A small GAP + linear classifier with its own preprocessing."""
-
-    classes = ["a", "b", "c"]
-
-    def __init__(self, seed=0):
-        super().__init__()
-        torch.manual_seed(seed)
-        self.features = torch.nn.Sequential(
-            torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
-            torch.nn.ReLU(),
-            torch.nn.Conv2d(8, 16, 3, padding=1),
-            torch.nn.ReLU(),
-        )
-        self.classifier = torch.nn.Linear(16, 3)
-        self.transforms = torchvision.transforms.Compose(
-            [torchvision.transforms.Resize((32, 32)), torchvision.transforms.ToTensor()]
-        )
-
-    def forward(self, x):
-        return self.classifier(self.features(x).mean(dim=(2, 3)))
+from tests.support.helpers import TinyNet
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ def app_server(workdir):
     these tests drive the Embeddings panel from a known start."""
     import os
 
-    from fiftyone_plugin.app_server import AppServer
+    from tests.support.app_server import AppServer
 
     server = AppServer(os.path.join(workdir, "app-server-routes.log")).start()
     yield server.url

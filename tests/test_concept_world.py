@@ -1,6 +1,6 @@
 """The whole pipeline on the concept world, measured against its ground
-truth (DESIGN.md section 5): model accuracy, pointing accuracy of the maps,
-and how well the layout groups maps by part."""
+truth (docs/design.md, "The concept world"): model accuracy, pointing
+accuracy of the maps, and how well the layout groups maps by part."""
 
 import pytest
 

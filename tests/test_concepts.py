@@ -10,7 +10,7 @@ import fiftyone as fo
 import fiftyone_plugin as fpl
 from fiftyone_plugin.concepts.store import NOT_NAMEABLE, restore_assignments, validate_concept_name
 
-from test_activation_maps import TinyNet
+from tests.support.helpers import TinyNet
 
 
 @pytest.fixture

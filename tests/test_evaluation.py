@@ -5,7 +5,6 @@ operators."""
 
 import asyncio
 import base64
-import doctest
 import json
 import math
 
@@ -23,7 +22,6 @@ import fiftyone_plugin as fpl
 from fiftyone_plugin.demo import CUE_CLASS, build_dataset, default_annotators, load_model
 from fiftyone_plugin.demo.pipeline import simulate_annotators
 from fiftyone_plugin.maps.compute import default_field_names
-from fiftyone_plugin.evaluation import html, maptable, neurons, stats as stats_module, views
 from fiftyone_plugin.evaluation.explanations import ExplanationsResults, compute_explanations, explain
 from fiftyone_plugin.evaluation.maptable import read_maps
 from fiftyone_plugin.evaluation.neurons import NeuronResults, correspondence_from_labels, neuron_correspondence
@@ -38,47 +36,10 @@ from fiftyone_plugin.evaluation.stats import (
 from fiftyone_plugin.evaluation.untrustworthy import UntrustworthyResults, untrustworthy_concepts
 from fiftyone_plugin.storage import declare_map_schema
 
+from tests.support.helpers import build, untrustworthy_specs
+
 NN = fpl.NOT_NAMEABLE
 PLUGIN = "@interactive-naming/interactive-naming"
-
-
-def build(dataset, specs, annotator="alice", layer="l"):
-    """Samples from ``(predicted, confidence, truth, maps)`` with maps
-    ``[(channel, share, concept)]`` (``maps=None``: no maps field), named
-    through ``fpl.assign_concept``."""
-    samples = []
-    for i, (predicted, confidence, truth, maps) in enumerate(specs):
-        fields = {
-            "actmap_prediction": fo.Classification(label=predicted, confidence=confidence),
-        }
-        if truth is not None:
-            fields["ground_truth"] = fo.Classification(label=truth)
-        if maps is not None:
-            fields["actmaps"] = fo.Detections(
-                detections=[
-                    fo.Detection(
-                        label=f"ch{channel}",
-                        bounding_box=[0.1 * rank, 0.1, 0.2, 0.2],
-                        layer=layer,
-                        channel=channel,
-                        share=share,
-                        contribution=share * 10,
-                        rank=rank + 1,
-                    )
-                    for rank, (channel, share, _) in enumerate(maps)
-                ]
-            )
-        samples.append(fo.Sample(filepath=f"/x/{i}.png", **fields))
-    dataset.add_samples(samples)
-    declare_map_schema(dataset, "actmaps", default_field_names("actmaps"))
-    groups = {}
-    for map_ids, (_, _, _, maps) in zip(dataset.values("actmaps.detections.id"), specs):
-        for map_id, m in zip(map_ids or [], maps or []):
-            if m[2] is not None:
-                groups.setdefault(m[2], []).append(map_id)
-    for concept, ids in groups.items():
-        fpl.assign_concept(dataset, ids, concept, annotator)
-    return dataset
 
 
 # --------------------------------------------------------------------------
@@ -276,23 +237,6 @@ def test_benjamini_hochberg_exact():
 def test_excess_errors_is_errors_beyond_the_rate_without():
     assert excess_errors(4, 6, 1, 10) == pytest.approx(4 - 6 * 0.1)
     assert np.isnan(excess_errors(1, 5, 0, 0))
-
-
-@pytest.mark.parametrize("module", [stats_module, views, maptable, neurons, html], ids=lambda m: m.__name__)
-def test_docstring_examples_run(module):
-    result = doctest.testmod(module)
-    assert result.attempted > 0 and result.failed == 0
-
-
-def untrustworthy_specs():
-    specs = []
-    # class x: "cue" in 6 samples, 4 of them wrong; without it 10 samples, 1 wrong
-    for i in range(6):
-        specs.append(("x", 0.5, "y" if i < 4 else "x", [(1, 0.3, "cue"), (2, 0.2, "body")]))
-    for i in range(10):
-        specs.append(("x", 0.9, "y" if i == 0 else "x", [(2, 0.3, "body")] + ([(3, 0.1, "rare")] if i < 3 else [])))
-    # "rare" in 3 samples: below min_support, never flagged however bad
-    return specs
 
 
 def test_untrustworthy_exact(dataset):

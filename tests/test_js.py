@@ -11,8 +11,9 @@ import subprocess
 
 import pytest
 
-from conftest import REPO_ROOT
 from fiftyone_plugin.concepts import naming
+
+from tests.support import REPO_ROOT
 
 JS = os.path.join(REPO_ROOT, "js")
 

@@ -28,6 +28,8 @@ from fiftyone_plugin.maps.layouts import (
     write_points,
 )
 
+from tests.support.helpers import PanelDriver, TinyNet, decode_layout, rendered_view
+
 FIELDS = {"prediction_field": "actmap_prediction", "heatmap_field": "actmap_heatmap", "error_field": "actmaps_error"}
 
 
@@ -153,8 +155,6 @@ def test_identical_descriptors_share_a_point(dataset, method):
 def test_duplicated_images_maps_coincide(dataset, rgb_images):
     # real maps: the same 4 images twice; the maps of an image and of its copy
     # have equal descriptors, so they must share their points
-    from test_activation_maps import TinyNet
-
     dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images[:4] * 2])
     fpl.compute_activation_maps(dataset, TinyNet(), top_k=3)
     fpl.compute_map_visualization(dataset, num_neighbors=5, brain_key="real")
@@ -419,9 +419,6 @@ def test_grouped_collections_are_refused_everywhere_naming_select_group_slices(g
 
 
 def test_panel_layout_picker_and_stale_warning(dataset, rgb_images):
-    from test_activation_maps import TinyNet
-    from test_naming_panel import PanelDriver, decode_layout, rendered_view
-
     ds = dataset
     ds.add_samples([fo.Sample(filepath=p) for p in rgb_images])
     fpl.compute_activation_maps(ds, TinyNet(), top_k=2)  # 12 x 2 maps
@@ -454,8 +451,6 @@ def test_panel_layout_picker_and_stale_warning(dataset, rgb_images):
 
 
 def test_recomputing_all_maps_leaves_a_fully_stale_layout(dataset, rgb_images, caplog):
-    from test_activation_maps import TinyNet
-
     dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images[:4]])
     fpl.compute_activation_maps(dataset, TinyNet(), top_k=2)
     fpl.compute_map_visualization(dataset, method="pca", brain_key="before")

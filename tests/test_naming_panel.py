@@ -4,56 +4,13 @@ real ExecutionContext and MongoDB, plus the pure pieces it renders."""
 import io
 import re
 
-import pydash
 import pytest
 from PIL import Image
-
-import fiftyone as fo
-import fiftyone.operators as foo
 
 import fiftyone_plugin as fpl
 from fiftyone_plugin.concepts import naming
 
-from test_activation_maps import TinyNet
-
-PANEL = "@interactive-naming/interactive-naming/naming_panel"
-
-
-def decode_layout(scatter):
-    """What the scatter component reads from the panel's layout and names
-    payloads (``panel.data["scatter"]``)."""
-    import base64
-    import json
-
-    import numpy as np
-
-    layout, names = json.loads(scatter["layout"]), json.loads(scatter["names"])
-    assert names["signature"] == layout["signature"]
-    ids = [layout["ids"][i : i + 24] for i in range(0, len(layout["ids"]), 24)]
-    xy = np.frombuffer(base64.b64decode(layout["xy"]), dtype="<f4").reshape(-1, 2)
-    codes = np.frombuffer(base64.b64decode(names["codes"]), dtype="<u2")
-    labels = [names["legend"][c]["name"] for c in codes]
-    return {"ids": ids, "xy": xy, "names": labels, "legend": names["legend"]}
-
-
-def rendered_view(panel, name):
-    """The view of the property ``name`` in the panel's last render."""
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            properties = node.get("properties")
-            if isinstance(properties, dict) and name in properties:
-                found.append(properties[name]["view"])
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(panel.output)
-    assert found, f"nothing named {name!r} was rendered"
-    return found[0]
+from tests.support.helpers import PanelDriver, decode_layout, rendered_view
 
 
 def selected_in_scatter(panel):
@@ -61,65 +18,17 @@ def selected_in_scatter(panel):
     return [joined[i : i + 24] for i in range(0, len(joined), 24)]
 
 
-class PanelDriver:
-    """Calls panel methods like the App does and keeps the panel state the
-    App would hold, by applying the state patches the panel sends back."""
-
-    def __init__(self, dataset):
-        self.dataset = dataset
-        self.state = {}
-        self.data = {}
-        self.output = None
-        self.notifications = []
-        self.data_patched = []
-
-    def call(self, method, event_args=None, **ctx):
-        result = foo.execute_operator(
-            PANEL,
-            dataset=self.dataset,
-            params={
-                "__method__": method,
-                "panel_id": "panel-1",
-                "panel_state": self.state,
-                "event_args": event_args or {},
-                **(event_args or {}),
-            },
-            **ctx,
-        )
-        assert result.error is None, result.error
-        self.data_patched = []
-        for request in result.executor.to_json()["requests"]:
-            params = request["params"]
-            if request["operator_uri"] == "patch_panel_state":
-                for key, value in params["state"].items():
-                    pydash.set_(self.state, key, value)
-            elif request["operator_uri"] == "patch_panel_data":
-                for key, value in params["data"].items():
-                    pydash.set_(self.data, key, value)
-                    self.data_patched.append(key)
-            elif request["operator_uri"] == "show_panel_output":
-                self.output = params["output"]
-            else:
-                self.notifications.append(request)
-        return result
-
-    def type_into(self, path, value):
-        pydash.set_(self.state, path, value)
-
-
-@pytest.fixture
-def mapped(dataset, rgb_images):
-    dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images])
-    fpl.compute_activation_maps(dataset, TinyNet(), top_k=3)
-    fpl.compute_map_visualization(dataset, num_neighbors=5)
-    return dataset
-
-
 def all_map_ids(ds):
     return ds.values("actmaps.detections.id", unwind=True)
 
 
-def test_panel_flow_select_name_rename_merge_undo(mapped):
+# ---- the panel's whole flow, step by step ------------------------------------------
+# Each step checks what it did; each test replays the steps before its own, so
+# that a failure names the step that broke (the last test is the whole flow).
+
+
+def step_load(mapped):
+    """The panel opens on the stored layout, every map unnamed."""
     panel = PanelDriver(mapped)
     panel.call("on_load")
     assert panel.state["maps_field"] == "actmaps"
@@ -130,13 +39,20 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     for map_id, (x, y) in zip(layout["ids"], layout["xy"]):
         assert (x, y) == pytest.approx(points[map_id], abs=1e-5)
     assert set(layout["names"]) == {naming.UNNAMED_LABEL}
+    return panel
 
+
+def step_annotator(panel):
+    """An invalid annotator name is refused; a valid one is kept."""
     panel.call("set_annotator", {"value": "al.ice"})
     assert panel.state["message_is_error"] and "annotator" in panel.state["message"]
     panel.call("set_annotator", {"value": "alice"})
     assert panel.state["annotator"] == "alice"
 
-    # a lasso in the panel's scatter
+
+def step_lasso(panel, mapped):
+    """A lasso in the panel's scatter becomes the selection and the gallery;
+    returns every map id."""
     ids = all_map_ids(mapped)
     panel.call("select_maps", {"ids": ids[:6]})
     assert panel.state["selection"] == ids[:6]
@@ -152,8 +68,11 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     assert [item["map_id"] for item in gallery["items"]] == ids[:6]
     assert gallery["on_drop"].endswith("naming_panel#drop_map")
     assert rendered_view(panel, "scatter")["on_select"].endswith("naming_panel#select_maps")
+    return ids
 
-    # drop one map by clicking its thumbnail, then name the rest
+
+def step_drop_and_name(panel, mapped, ids):
+    """Drop one map by clicking its thumbnail, then name the rest."""
     panel.call("drop_map", {"map_id": ids[0]})
     assert panel.state["selection"] == ids[1:6]
     assert selected_in_scatter(panel) == ids[1:6]
@@ -171,14 +90,19 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     assert named == set(ids[1:6])
     assert panel.state["gallery_items"][0]["concept"] == "stripes"
 
-    # a bad name changes nothing and says why
+
+def step_bad_name(panel, mapped):
+    """A bad name changes nothing and says why."""
     namings = panel.state["namings"]
     panel.call("name_new", {"concept": "x" * 101})
     assert panel.state["message_is_error"] and "100" in panel.state["message"]
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
     assert panel.state["namings"] == namings  # the typed name stays, to be fixed
 
-    # selection from the App's grid (labels selected in a patches view)
+
+def step_grid_selection(panel, mapped):
+    """Maps selected in the App's grid (labels selected in a patches view)
+    are named with an existing concept, then undone; returns the selection."""
     sample = mapped.skip(4).first()
     selected = [{"label_id": m.id, "sample_id": sample.id, "field": "actmaps"} for m in sample.actmaps.detections]
     panel.call("on_change_selected_labels", selected_labels=selected)
@@ -189,11 +113,18 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
 
     panel.call("undo")
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5}
+    return selected
 
+
+def step_not_nameable(panel, mapped, selected):
+    """The selection marked "not nameable"."""
     panel.call("mark_not_nameable")
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5, fpl.NOT_NAMEABLE: len(selected)}
     assert panel.state["stats"]["not_nameable"] == len(selected)
 
+
+def step_rename(panel, mapped):
+    """A rename, undone."""
     panel.type_into("manage_row.manage_concept", "stripes")
     panel.type_into("manage_row.manage_new_name", "stripy")
     panel.call("rename")
@@ -201,7 +132,10 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     panel.call("undo")
     assert fpl.list_concepts(mapped, "alice")["stripes"] == 5
 
-    # rename onto an existing name is refused (that is a merge)
+
+def step_rename_refused_then_merge(panel, mapped, ids, selected):
+    """A rename onto an existing name is refused (that is a merge); the
+    merge, undone."""
     fpl.assign_concept(mapped, ids[-2:], "dots", "alice")
     panel.type_into("manage_row.manage_concept", "stripes")
     panel.type_into("manage_row.manage_new_name", "dots")
@@ -213,14 +147,62 @@ def test_panel_flow_select_name_rename_merge_undo(mapped):
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5, "dots": 2, fpl.NOT_NAMEABLE: len(selected)}
     fpl.assign_concept(mapped, ids[-2:], None, "alice")
 
+
+def step_delete(panel, mapped, selected):
+    """A concept deleted leaves the picker."""
     panel.type_into("manage_row.manage_concept", "stripes")
     panel.call("delete")
     assert fpl.list_concepts(mapped, "alice") == {fpl.NOT_NAMEABLE: len(selected)}
     assert panel.state["manage_row"]["manage_concept"] is None  # gone from the picker
 
-    # show the selection in the App's grid as patches
+
+def step_show_in_app(panel):
+    """The selection shown in the App's grid as patches."""
     panel.call("show_selection_in_app")
     assert any(r["operator_uri"] == "set_view" for r in panel.notifications)
+
+
+def test_panel_opens_on_the_stored_layout_and_checks_the_annotator(mapped):
+    panel = step_load(mapped)
+    step_annotator(panel)
+
+
+def test_panel_lasso_becomes_the_selection_and_gallery(mapped):
+    panel = step_load(mapped)
+    step_annotator(panel)
+    step_lasso(panel, mapped)
+
+
+def test_panel_names_a_selection_and_refuses_a_bad_name(mapped):
+    panel = step_load(mapped)
+    step_annotator(panel)
+    ids = step_lasso(panel, mapped)
+    step_drop_and_name(panel, mapped, ids)
+    step_bad_name(panel, mapped)
+
+
+def test_panel_names_the_grid_selection_undo_and_not_nameable(mapped):
+    panel = step_load(mapped)
+    step_annotator(panel)
+    ids = step_lasso(panel, mapped)
+    step_drop_and_name(panel, mapped, ids)
+    step_bad_name(panel, mapped)
+    selected = step_grid_selection(panel, mapped)
+    step_not_nameable(panel, mapped, selected)
+
+
+def test_panel_renames_merges_and_deletes_with_undo(mapped):
+    panel = step_load(mapped)
+    step_annotator(panel)
+    ids = step_lasso(panel, mapped)
+    step_drop_and_name(panel, mapped, ids)
+    step_bad_name(panel, mapped)
+    selected = step_grid_selection(panel, mapped)
+    step_not_nameable(panel, mapped, selected)
+    step_rename(panel, mapped)
+    step_rename_refused_then_merge(panel, mapped, ids, selected)
+    step_delete(panel, mapped, selected)
+    step_show_in_app(panel)
 
 
 def test_panel_counts_come_from_the_database(mapped):

@@ -87,7 +87,7 @@ def test_immediate_compute_starts_no_dataloader_workers():
     inspect.signature(fpl.compute_activation_maps).bind(None, None, **immediate)
 
 
-def test_compute_layout_and_name_through_operators(images, resnet_weights, workdir):
+def test_compute_maps_and_layout_through_operators(images, resnet_weights):
     result = foo.execute_operator(uri("compute_activation_maps"), dataset=images, params=compute_params(resnet_weights))
     assert result.error is None, result.error
     assert result.result["processed"] == 6
@@ -103,7 +103,23 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
     ids, points = fpl.map_points(images)
     assert len(ids) == result.result["num_maps"] == points.shape[0] > 0
 
-    # name the maps selected in the grid/modal (selected labels)
+
+# ---- naming through the operators, step by step -------------------------------------
+# Each step checks what it did; each test replays the steps before its own, so
+# that a failure names the step that broke.
+
+
+@pytest.fixture
+def mapped_images(images, resnet_weights):
+    """The maps the compute operator makes (``compute_params``), computed
+    through the SDK."""
+    fpl.compute_activation_maps(images, "resnet18", weights=resnet_weights, top_k=3, batch_size=3)
+    return images
+
+
+def step_name_grid_selection(images):
+    """Name the maps selected in the grid/modal (selected labels); returns
+    the selection."""
     sample = images.first()
     selected = [
         {"label_id": m.id, "sample_id": sample.id, "field": "actmaps"} for m in sample.actmaps.detections
@@ -118,8 +134,12 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
     )
     assert result.error is None, result.error
     assert fpl.list_concepts(images, "alice") == {"stripes": len(selected)}
+    return selected
 
-    # name patches selected in a patches view of the maps (e.g. after a lasso)
+
+def step_name_patches_selection(images, selected):
+    """Name patches selected in a patches view of the maps (e.g. after a
+    lasso)."""
     patches = images.to_patches("actmaps")
     picked = patches.skip(len(selected)).limit(4).values("id")
     result = foo.execute_operator(
@@ -132,7 +152,10 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
     assert result.error is None, result.error
     assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "dots": 4}
 
-    # everything in the current view as "not nameable" for bob
+
+def step_view_not_nameable(images):
+    """Everything in the current view as "not nameable" for bob."""
+    patches = images.to_patches("actmaps")
     result = foo.execute_operator(
         uri("assign_concept"),
         dataset=images,
@@ -143,7 +166,10 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
     assert result.error is None, result.error
     assert fpl.list_concepts(images, "bob") == {fpl.NOT_NAMEABLE: 2}
 
-    # a bad name is refused and changes nothing
+
+def step_bad_name(images, selected):
+    """A bad name is refused and changes nothing."""
+    patches = images.to_patches("actmaps")
     with pytest.raises(Exception, match="empty"):
         foo.execute_operator(
             uri("assign_concept"),
@@ -154,13 +180,20 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
         )
     assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "dots": 4}
 
+
+def step_rename_merge(images, selected):
+    """Rename a concept, then merge two."""
     params = {"maps_field": "actmaps", "annotator": "alice"}
     foo.execute_operator(uri("rename_concept"), dataset=images, params=dict(params, concept="dots", new_name="spots"))
     assert fpl.list_concepts(images, "alice") == {"stripes": len(selected), "spots": 4}
     foo.execute_operator(uri("merge_concepts"), dataset=images, params=dict(params, concepts=["spots", "stripes"], into="pattern"))
     assert fpl.list_concepts(images, "alice") == {"pattern": len(selected) + 4}
 
-    path = os.path.join(workdir, "op_export.json")
+
+def step_export_delete_import(images, selected, path):
+    """Export every name to ``path``, delete alice's concept, import the
+    file back."""
+    params = {"maps_field": "actmaps", "annotator": "alice"}
     result = foo.execute_operator(uri("export_concepts"), dataset=images, params={"maps_field": "actmaps", "path": path})
     assert result.result["assignments"] == len(selected) + 4 + 2
     foo.execute_operator(uri("delete_concept"), dataset=images, params=dict(params, concept="pattern"))
@@ -175,6 +208,31 @@ def test_compute_layout_and_name_through_operators(images, resnet_weights, workd
     )
     assert result.result == {"assigned": len(selected) + 6, "unplaced": 0, "invalid": 0}
     assert fpl.list_concepts(images, "alice") == {"pattern": len(selected) + 4}
+
+
+def test_name_the_grid_selection_through_the_operator(mapped_images):
+    step_name_grid_selection(mapped_images)
+
+
+def test_name_a_patches_selection_through_the_operator(mapped_images):
+    selected = step_name_grid_selection(mapped_images)
+    step_name_patches_selection(mapped_images, selected)
+
+
+def test_mark_the_view_not_nameable_and_refuse_a_bad_name(mapped_images):
+    selected = step_name_grid_selection(mapped_images)
+    step_name_patches_selection(mapped_images, selected)
+    step_view_not_nameable(mapped_images)
+    step_bad_name(mapped_images, selected)
+
+
+def test_rename_merge_export_delete_import_through_operators(mapped_images, workdir):
+    selected = step_name_grid_selection(mapped_images)
+    step_name_patches_selection(mapped_images, selected)
+    step_view_not_nameable(mapped_images)
+    step_bad_name(mapped_images, selected)
+    step_rename_merge(mapped_images, selected)
+    step_export_delete_import(mapped_images, selected, os.path.join(workdir, "op_export.json"))
 
 
 def test_export_without_path_triggers_a_browser_download(images, resnet_weights):

@@ -20,8 +20,7 @@ import fiftyone_plugin as fpl
 from fiftyone_plugin.concepts import selection as app_selection
 from fiftyone_plugin.concepts.selection import check_unchanged, images_of, lassoed_map_ids, selection_key
 
-from test_evaluation import build, untrustworthy_specs  # noqa: F401
-from test_naming_panel import PanelDriver, mapped, rendered_view  # noqa: F401
+from tests.support.helpers import PanelDriver, build, rendered_view, untrustworthy_specs
 
 PLUGIN = "@interactive-naming/interactive-naming"
 ASSIGN = f"{PLUGIN}/assign_concept"

@@ -1,7 +1,6 @@
 """The concept world: demo dataset, its small CNN and SIMULATED annotators.
 
-See DESIGN.md section 5. Nothing here downloads anything; FiftyOne is imported
-only by :func:`build_dataset`.
+See docs/design.md, "The concept world". Nothing here downloads anything.
 """
 
 from .annotators import (

@@ -10,6 +10,14 @@ import argparse
 import os
 import time
 
+import fiftyone as fo
+
+import fiftyone_plugin as fpl
+from fiftyone_plugin.demo import model as demo_model
+from fiftyone_plugin.demo import world
+from fiftyone_plugin.demo.pipeline import map_parts, pointing_accuracy, simulate_annotators
+from fiftyone_plugin.maps.layout import layout_purity
+
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -21,15 +29,6 @@ def main(argv=None):
     parser.add_argument("--no-app", action="store_true", help="stop after the headless part")
     parser.add_argument("--port", type=int, default=5151)
     args = parser.parse_args(argv)
-
-    import fiftyone as fo
-    import torch
-
-    import fiftyone_plugin as fpl
-    from fiftyone_plugin.demo import model as demo_model
-    from fiftyone_plugin.demo import world
-    from fiftyone_plugin.demo.pipeline import map_parts, pointing_accuracy, simulate_annotators
-    from fiftyone_plugin.maps.layout import layout_purity
 
     started = time.perf_counter()
     step = lambda text: print(f"\n[demo {time.perf_counter() - started:5.0f}s] {text}", flush=True)

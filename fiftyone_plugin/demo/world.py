@@ -14,8 +14,8 @@ mistakes: the untrustworthy example type the plugin has to surface.
 Each image comes with a ground-truth part mask (0 background, 1 head, 2 body,
 3 sun), so the pipeline can be measured against the truth.
 
-Only numpy and PIL are needed here; FiftyOne is imported inside
-:func:`build_dataset` alone.
+The images need only numpy and PIL; :func:`build_dataset` writes them into
+a FiftyOne dataset.
 """
 
 import os
@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+import fiftyone as fo
 
 HEAD_SHAPES = ("round", "triangle", "square")
 BODY_PATTERNS = ("striped", "dotted")
@@ -491,8 +493,6 @@ def build_dataset(
     -------
     fiftyone.core.dataset.Dataset
     """
-    import fiftyone as fo
-
     if fo.dataset_exists(name):
         if not overwrite:
             return fo.load_dataset(name)

@@ -4,7 +4,7 @@ target logit's gradient with respect to them -- and nothing more.
 Autograd records only what happens *after* the target layer: parameters are
 frozen for the duration and the layer's output is cut from the graph and made
 a fresh leaf. The backward pass therefore touches only the network's head, and
-the trunk runs at the cost of plain inference (DESIGN.md section 8).
+the trunk runs at the cost of plain inference (docs/design.md, "Performance").
 
 Before any data is written the model is probed on a real batch
 (:class:`LayerGradientEngine`): which output holds the logits, which layer is

@@ -1,10 +1,12 @@
 """A private MongoDB for tests and benchmarks: its own port, its own dbpath,
-so that nothing ever touches a user's datasets (DESIGN.md section 6).
+so that nothing ever touches a user's datasets (docs/design.md section
+"Test and bench machinery").
 
 Must be used *before* ``import fiftyone`` in the process that needs it, since
 FiftyOne reads ``FIFTYONE_DATABASE_URI`` at import time.
 """
 
+import importlib.util
 import os
 import re
 import shutil
@@ -21,8 +23,6 @@ def find_mongod():
     candidates = [os.environ.get("MONGOD")]
     # find the package without importing it: FiftyOne must not be imported
     # before the caller has set the database environment
-    import importlib.util
-
     spec = importlib.util.find_spec("fiftyone")
     for location in (spec.submodule_search_locations or []) if spec else []:
         candidates.append(os.path.join(location, "db", "bin", "mongod"))
