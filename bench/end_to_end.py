@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 
 from ._common import best_of, peak_rss_mib, private_database, report
 
@@ -125,7 +124,7 @@ def main(argv=None):
     rows = [
         ("device / model / batch", f"{device} / resnet18 224px / {args.batch_size}"),
         (f"bare inference over {len(paths)} files", f"{len(paths) / t_bare:.1f} img/s"),
-        (f"compute_activation_maps into MongoDB", f"{len(paths) / t_ours:.1f} img/s"),
+        ("compute_activation_maps into MongoDB", f"{len(paths) / t_ours:.1f} img/s"),
         (f"peak RSS at {small} images", f"{memory[small]:.0f} MiB"),
         (f"peak RSS at {large} images", f"{memory[large]:.0f} MiB"),
     ]

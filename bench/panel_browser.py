@@ -19,7 +19,6 @@ def build(workdir, num_samples, maps_per_sample):
     import numpy as np
     from PIL import Image
 
-    import fiftyone as fo
 
     from fiftyone_plugin.concepts import naming
     from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE

@@ -34,7 +34,6 @@ from fiftyone_plugin.evaluation.stats import (
     wilson_interval,
 )
 from fiftyone_plugin.evaluation.untrustworthy import UntrustworthyResults, untrustworthy_concepts
-from fiftyone_plugin.storage import declare_map_schema
 
 from tests.support.helpers import build, untrustworthy_specs
 
