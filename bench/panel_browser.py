@@ -14,14 +14,12 @@ from ._common import private_database, report
 
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
-
 def build(workdir, num_samples, maps_per_sample):
     import numpy as np
     from PIL import Image
 
-
     from fiftyone_plugin.concepts import naming
-    from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE
+    from fiftyone_plugin.maps.config import ActivationMapsConfig
     from fiftyone_plugin.runs import register_run
     from fiftyone_plugin.maps.layouts import write_points
 
@@ -42,10 +40,9 @@ def build(workdir, num_samples, maps_per_sample):
     write_points(dataset, {i: centres[k % 12] + rng.normal(size=2) for k, i in enumerate(ids)})
     naming.name_maps(dataset, ids[: len(ids) // 4], "already named", "alice")
     # the panel finds maps fields by their runs
-    register_run(dataset, "actmaps", MAPS_RUN_TYPE, {"maps_field": "actmaps"})
+    register_run(dataset, "actmaps", ActivationMapsConfig(maps_field="actmaps"))
     dataset.persistent = True
     return dataset, ids
-
 
 def main(argv=None):
     parser = argparse.ArgumentParser()
@@ -179,7 +176,6 @@ def main(argv=None):
             ("naming vs a refresh round trip", t_name / t_refresh, 2.0, False),
         ],
     )
-
 
 if __name__ == "__main__":
     raise SystemExit(0 if main() else 1)

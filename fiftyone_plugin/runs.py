@@ -129,6 +129,11 @@ class RunResults(focr.RunResults):
     cleaned by :func:`jsonable` when saved, never silently dropped.
     """
 
+    @property
+    def run_key(self):
+        """The run key the results are saved under (``None`` if unsaved)."""
+        return self.key
+
     def to_dict(self):
         """The results' values as plain JSON (without the run's config)."""
         return jsonable({k: getattr(self, k) for k in self.attributes() if k != "cls"})
@@ -146,7 +151,7 @@ def _delete_fields(dataset, fields):
             dataset.delete_sample_field(path)
 
 
-def register_run(samples, run_key, config, legacy_config=None):
+def register_run(samples, run_key, config):
     """Validate ``config`` on ``samples`` and register it as ``run_key``.
 
     Re-running a key keeps what both runs own (so an interrupted run resumes
@@ -162,8 +167,6 @@ def register_run(samples, run_key, config, legacy_config=None):
         ValueError: a bad run key, or what ``config.validate`` raises
     """
     check_field_name(run_key, "run key")
-    if isinstance(config, str):  # TRANSITIONAL (run_type, dict): removed once every run has a config class
-        config = _LegacyConfig(run_type=config, **legacy_config)
     config.validate(samples)
     if run_key in samples.list_runs():
         old = samples.get_run_info(run_key).config
@@ -174,9 +177,6 @@ def register_run(samples, run_key, config, legacy_config=None):
 
 def save_run_results(samples, run_key, results):
     """Save ``results`` (a :class:`RunResults`) under ``run_key``."""
-    if isinstance(results, dict):  # TRANSITIONAL: removed once every run has a results class
-        results = RunResults(samples, samples.get_run_info(run_key).config, run_key,
-                             **jsonable({k: v for k, v in results.items() if k != "run_key"}))
     samples.save_run_results(run_key, results, overwrite=True, cache=False)
 
 
@@ -184,12 +184,3 @@ def load_run_results(samples, run_key):
     """The results saved under ``run_key`` (the class the run returned)."""
     return samples.load_run_results(run_key, cache=False)
 
-
-class _LegacyConfig(RunConfig):  # TRANSITIONAL
-    def __init__(self, run_type=None, **kwargs):
-        self.run_type = run_type
-        super().__init__(**kwargs)
-        self.run_type = run_type
-
-    def attributes(self):
-        return [a for a in super().attributes()]

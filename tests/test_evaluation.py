@@ -34,6 +34,8 @@ from fiftyone_plugin.evaluation.stats import (
     wilson_interval,
 )
 from fiftyone_plugin.evaluation.untrustworthy import UntrustworthyResults, untrustworthy_concepts
+from fiftyone_plugin.maps.config import ActivationMapsConfig
+from fiftyone_plugin.runs import register_run
 
 from tests.support.helpers import build, untrustworthy_specs
 
@@ -489,7 +491,7 @@ def uri(name):
 def small(dataset):
     build(dataset, untrustworthy_specs())
     # a maps run, so that the operators' maps-field dropdown finds the field
-    fpl.runs.register_run(dataset, "actmaps", "activation_maps", {"maps_field": "actmaps", **default_field_names("actmaps")})
+    register_run(dataset, "actmaps", ActivationMapsConfig(maps_field="actmaps"))
     return dataset
 
 

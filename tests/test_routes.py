@@ -19,6 +19,8 @@ from fiftyone.operators.executor import ExecutionResult, resolve_type
 import fiftyone_plugin as fpl
 from fiftyone_plugin.concepts import selection as app_selection
 from fiftyone_plugin.concepts.selection import check_unchanged, images_of, lassoed_map_ids, selection_key
+from fiftyone_plugin.maps.config import ActivationMapsConfig
+from fiftyone_plugin.runs import register_run
 
 from tests.support.helpers import PanelDriver, build, rendered_view, untrustworthy_specs
 
@@ -342,10 +344,8 @@ def test_panel_action_after_the_operator_supersedes_its_undo(mapped):
 
 @pytest.fixture
 def small(dataset):
-    from fiftyone_plugin.maps.compute import default_field_names
-
     build(dataset, untrustworthy_specs())
-    fpl.runs.register_run(dataset, "actmaps", "activation_maps", {"maps_field": "actmaps", **default_field_names("actmaps")})
+    register_run(dataset, "actmaps", ActivationMapsConfig(maps_field="actmaps"))
     return dataset
 
 

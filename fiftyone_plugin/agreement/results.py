@@ -140,11 +140,6 @@ class AgreementResults(RunResults):
         """The maps field of the run (``None`` for results of labels)."""
         return getattr(self.config, "maps_field", None)
 
-    @property
-    def run_key(self):
-        """The run key (``None`` when not registered)."""
-        return self.key
-
     def values(self):
         """The result values as keyword arguments of the constructor."""
         return {k: getattr(self, k) for k in self.attributes() if k != "cls"}

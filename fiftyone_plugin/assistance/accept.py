@@ -202,10 +202,6 @@ class AcceptResults(RunResults):
         self.skipped = skipped or []
         self.accepted = accepted
 
-    @property
-    def run_key(self):
-        return self.key
-
 
 def _as_rows(suggestions):
     if isinstance(suggestions, SuggestionsResults):

@@ -76,10 +76,6 @@ class SuggestionsResults(RunResults):
         of ``concept``, in [0, 1]), ``runner_up, runner_up_confidence``."""
         return pd.DataFrame(self.suggestions, columns=SUGGESTION_COLUMNS)
 
-    @property
-    def run_key(self):
-        return self.key
-
     def __len__(self):
         return len(self.suggestions)
 

@@ -150,10 +150,6 @@ class TransferResults(RunResults):
         ``outcome`` (``"named"`` or ``"not sure"``), one row per map."""
         return pd.DataFrame(self.maps, columns=TRANSFER_COLUMNS)
 
-    @property
-    def run_key(self):
-        return self.key
-
 
 def transfer_concepts(
     samples,

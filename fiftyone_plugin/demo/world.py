@@ -1,5 +1,8 @@
 """The concept world: a deterministic procedural image world with known parts.
 
+(One module over 400 lines: the world's generator, its ground-truth parts and
+the dataset builder share one set of constants and are read together.)
+
 Every image shows one "creature" on a textured background. A creature is a
 *head* whose shape is round, triangular or square, attached to an elliptic
 *body* whose pattern is striped or dotted. The class is the combination of the

@@ -161,10 +161,6 @@ class DeletionResults(RunResults):
         self.controls_not_clear = int(controls_not_clear)
 
     @property
-    def run_key(self):
-        return self.key
-
-    @property
     def per_sample(self):
         """One row per (sample, concept present): :data:`PER_SAMPLE_COLUMNS`.
         ``area`` is the occluded share of the image, ``target`` the class

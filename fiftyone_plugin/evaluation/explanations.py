@@ -212,10 +212,6 @@ class ExplanationsResults(RunResults):
         self.fully_named_fraction = fully_named_fraction
         self.concepts = dict(concepts or {})
 
-    @property
-    def run_key(self):
-        return self.key
-
 
 def _write_explanations(samples, config, table, result):
     """Write the three fields of ``result`` (one bulk ``set_values`` each;

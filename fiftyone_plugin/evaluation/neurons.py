@@ -113,10 +113,6 @@ class NeuronResults(RunResults):
         self.matrix_cells = list(matrix_cells or [])
 
     @property
-    def run_key(self):
-        return self.key
-
-    @property
     def concepts(self):
         """Per concept (most maps first): ``concept, num_maps,
         num_channels, top_channel, top_channel_share, entropy`` (nats),

@@ -169,10 +169,6 @@ class SummaryResults(RunResults):
         self.saved_views = list(saved_views or [])
 
     @property
-    def run_key(self):
-        return self.key
-
-    @property
     def table(self):
         """:attr:`rows` as a DataFrame: ``predicted_class, concept,
         n_class`` (samples predicted the class), ``n_with`` (of those, with

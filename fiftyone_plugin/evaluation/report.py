@@ -214,10 +214,6 @@ class ReportResults(RunResults):
         self.bytes = bytes
         self.sections = dict(sections or {})
 
-    @property
-    def run_key(self):
-        return self.key
-
 
 def write_report(
     samples,

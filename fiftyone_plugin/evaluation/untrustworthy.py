@@ -276,10 +276,6 @@ class UntrustworthyResults(RunResults):
         self.saved_views = list(saved_views or [])
 
     @property
-    def run_key(self):
-        return self.key
-
-    @property
     def top_view(self):
         """The saved view of the top flagged pair, or None."""
         return self.saved_views[0] if self.saved_views else None
