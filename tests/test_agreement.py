@@ -12,7 +12,6 @@ import pytest
 import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from fiftyone_plugin.concepts import store as concepts
 from fiftyone_plugin.maps.compute import default_field_names
 from fiftyone_plugin.agreement.compute import (
     NOT_NAMEABLE,
@@ -599,10 +598,6 @@ def test_degenerate_agreement_inputs():
     assert result.to_dict()["pair_alpha"] is None
     assert "named with a concept" in result.reasons["nameable_alpha"]
     assert result.consensus_labels == ["a", "a", "a"]
-
-
-def test_not_nameable_marker_matches_the_concept_store():
-    assert NOT_NAMEABLE == concepts.NOT_NAMEABLE
 
 
 # --------------------------------------------------------------------------

@@ -23,7 +23,6 @@ the plain probabilities are used.
 
 import logging
 import math
-import threading
 from datetime import datetime, timezone
 
 import numpy as np
@@ -39,7 +38,8 @@ from ..concepts.store import (
     _attribute,
     _chunks,
     _current_assignments,
-    _declare,
+    declare_concept as _declare,
+    declare_provenance as _declare_provenance,
     _preview,
     _to_object_ids,
     concept_field,
@@ -206,20 +206,6 @@ def suggest_concepts(samples, annotator, maps_field="actmaps", C=1.0, run_key=No
 
 # --------------------------------------------------------------------------
 # accepting and undoing
-
-
-_DECLARE_LOCK = threading.Lock()
-
-
-def _declare_provenance(dataset, maps_field, annotator):
-    path = provenance_field(annotator, maps_field)
-    with _DECLARE_LOCK:
-        dataset.reload()
-        if dataset.get_field(path) is None:
-            try:
-                dataset.add_sample_field(path, fo.StringField)
-            except ValueError:
-                dataset.reload()
 
 
 def _as_rows(suggestions):

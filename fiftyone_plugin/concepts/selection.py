@@ -33,6 +33,13 @@ import uuid
 
 from bson import ObjectId
 
+from fiftyone.core.stages import ViewStage
+from fiftyone.operators.store import ExecutionStore
+
+from ..storage import MAPS_FIELD
+from .naming import undo
+from .store import concept_field, existing_map_ids
+
 _STAGES = "fiftyone.core.stages."
 
 # stages that select maps (or the patches that stand for them); other
@@ -51,9 +58,6 @@ SOURCE_LABELS = {
 
 
 def _existing(samples, ids, maps_field):
-    # the ids among ``ids`` that are maps of ``maps_field`` (no circular import)
-    from .naming import existing_map_ids
-
     return existing_map_ids(samples, ids, maps_field)
 
 
@@ -86,7 +90,7 @@ def _is_maps_patches(collection, maps_field):
     return bool(getattr(collection, "_is_patches", False)) and getattr(collection, "_label_fields", None) == [maps_field]
 
 
-def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
+def lassoed_map_ids(base_view, extended, maps_field=MAPS_FIELD):
     """The maps an Embeddings-panel lasso selected, from the App's extended
     stages.
 
@@ -100,7 +104,7 @@ def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
         The App's extended stages, ``{"fiftyone.core.stages.<Stage>":
         kwargs}`` (the ``extended`` request parameter; kwargs as a dict or as
         ``[[name, value], ...]``).
-    maps_field : str, default "actmaps"
+    maps_field : str, default ``MAPS_FIELD`` ("actmaps")
 
     Returns
     -------
@@ -126,8 +130,6 @@ def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
     """
     if not extended:
         return None
-    from fiftyone.core.stages import ViewStage
-
     found = None
     for cls, raw_kwargs in extended.items():
         if not isinstance(cls, str) or not cls.startswith(_STAGES) or raw_kwargs is None:
@@ -156,7 +158,7 @@ def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
     return found
 
 
-def map_ids_in(collection, maps_field="actmaps"):
+def map_ids_in(collection, maps_field=MAPS_FIELD):
     """Every map left in ``collection`` (a samples or patches view, filtered
     or not), without repeats."""
     _, path = collection._get_label_field_path(maps_field, "id")
@@ -165,7 +167,7 @@ def map_ids_in(collection, maps_field="actmaps"):
 
 def app_selections(
     dataset,
-    maps_field="actmaps",
+    maps_field=MAPS_FIELD,
     *,
     base_view=None,
     view=None,
@@ -179,7 +181,7 @@ def app_selections(
     Parameters
     ----------
     dataset : fiftyone.core.dataset.Dataset
-    maps_field : str, default "actmaps"
+    maps_field : str, default ``MAPS_FIELD`` ("actmaps")
     base_view : SampleCollection, optional
         The App's view without extended stages (see :func:`lassoed_map_ids`);
         default ``view``.
@@ -328,12 +330,10 @@ def _undo_key(maps_field, annotator):
 def undo_store(dataset):
     """The dataset's execution store where operators leave their undo
     records (FiftyOne's ``ExecutionStore``, kept in MongoDB)."""
-    from fiftyone.operators.store import ExecutionStore
-
     return ExecutionStore.create(UNDO_STORE, dataset._doc.id)
 
 
-def record_undo(dataset, record, maps_field="actmaps"):
+def record_undo(dataset, record, maps_field=MAPS_FIELD):
     """Leave ``record`` (from :func:`fiftyone_plugin.concepts.naming.name_maps`) where
     the naming panel finds it; stamps it with an id and the time. Replaces
     an older record of the same annotator (undo is one step)."""
@@ -342,14 +342,14 @@ def record_undo(dataset, record, maps_field="actmaps"):
     return record
 
 
-def pending_undo(dataset, annotator, maps_field="actmaps"):
+def pending_undo(dataset, annotator, maps_field=MAPS_FIELD):
     """The operator's undo record for ``annotator``, or ``None``."""
     if not annotator:
         return None
     return undo_store(dataset).get(_undo_key(maps_field, annotator))
 
 
-def drop_undo(dataset, record, maps_field="actmaps"):
+def drop_undo(dataset, record, maps_field=MAPS_FIELD):
     """Forget ``record`` (undone, or superseded); another record written
     since is kept."""
     store = undo_store(dataset)
@@ -359,7 +359,7 @@ def drop_undo(dataset, record, maps_field="actmaps"):
         store.delete(key)
 
 
-def undo_operator_naming(dataset, record, maps_field="actmaps"):
+def undo_operator_naming(dataset, record, maps_field=MAPS_FIELD):
     """Undo an operator's naming (a record from :func:`record_undo`): the
     maps still carrying the name it gave get their previous name back; maps
     renamed since are left as they are (another action owns them now).
@@ -369,9 +369,6 @@ def undo_operator_naming(dataset, record, maps_field="actmaps"):
     dict
         ``{"restored": int, "skipped": int}``.
     """
-    from .store import concept_field
-    from .naming import undo
-
     previous = record["previous"]
     path = concept_field(record["annotator"], maps_field)
     view = dataset.select_labels(ids=list(previous), fields=maps_field)

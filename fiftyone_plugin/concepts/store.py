@@ -11,12 +11,18 @@ round trip.
 The schema declaration of ``concept_<annotator>`` is the one non-atomic
 part: FiftyOne saves a dataset's field list whole, so two processes
 declaring two annotators at once can lose one declaration. The data is never
-lost, and the readers here repair such a declaration from the data.
+lost, and the readers here repair such a declaration from the data
+(:func:`repair_declarations`).
+
+This module is the one door to that storage scheme: the attribute names
+(:data:`CONCEPT_PREFIX`, :func:`concept_attribute`, :func:`provenance_attribute`
+and their paths), their declaration (:func:`declare_concept`,
+:func:`declare_provenance`, both through :func:`fiftyone_plugin.storage.declare_field`)
+and their repair. Other modules build no ``concept_`` name themselves.
 """
 
 import json
 import re
-import threading
 import unicodedata
 from datetime import datetime, timezone
 
@@ -25,7 +31,7 @@ from bson.errors import InvalidId
 
 import fiftyone as fo
 
-from ..storage import maps_field_of, resolve_maps
+from ..storage import MAPS_FIELD, declare_field, maps_field_of, resolve_maps
 
 MAX_NAME_LENGTH = 100
 
@@ -37,7 +43,8 @@ EXPORT_FORMAT = "interactive-naming/concepts"
 EXPORT_VERSION = 1
 
 _ANNOTATOR = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-_CONCEPT_PREFIX = "concept_"
+#: an annotator's names live in the map attribute ``concept_<annotator>``
+CONCEPT_PREFIX = "concept_"
 # MongoDB limits the size of one command; large id lists are sent in chunks
 _CHUNK = 50_000
 
@@ -81,28 +88,56 @@ def validate_concept_name(name):
     return trimmed
 
 
-def concept_field(annotator, maps_field="actmaps"):
-    """The path of ``annotator``'s concept attribute on the maps."""
-    return f"{maps_field}.detections.{_CONCEPT_PREFIX}{validate_annotator(annotator)}"
+def concept_attribute(annotator):
+    """The map attribute holding ``annotator``'s names (``concept_alice``).
+
+    Examples
+    --------
+    >>> concept_attribute("alice")
+    'concept_alice'
+    """
+    return CONCEPT_PREFIX + validate_annotator(annotator)
+
+
+def annotator_of(attribute):
+    """The annotator whose names a map attribute holds, or ``None`` when
+    ``attribute`` is not a concept attribute.
+
+    Examples
+    --------
+    >>> annotator_of("concept_alice"), annotator_of("heatmap")
+    ('alice', None)
+    """
+    if not attribute.startswith(CONCEPT_PREFIX):
+        return None
+    annotator = attribute[len(CONCEPT_PREFIX) :]
+    return annotator if _ANNOTATOR.match(annotator) else None
+
+
+def concept_field(annotator, maps_field=MAPS_FIELD):
+    """The path of ``annotator``'s concept attribute on the maps
+    (``actmaps.detections.concept_alice``)."""
+    return f"{maps_field}.detections.{concept_attribute(annotator)}"
 
 
 def _attribute(annotator):
-    return _CONCEPT_PREFIX + annotator
+    # (validated by the callers)
+    return CONCEPT_PREFIX + annotator
 
 
 # Where a name came from when a machine proposed it: ``"suggested"`` (a
 # suggestion the annotator accepted, see fiftyone_plugin.assistance.suggestions) or
 # ``"transferred"`` (fiftyone_plugin.assistance.transfer); absent for names given by
 # hand. The prefix is not ``concept_``, so it is never read as an annotator.
-_PROVENANCE_PREFIX = "provenance_"
+PROVENANCE_PREFIX = "provenance_"
 
 
 def provenance_attribute(annotator):
     """The map attribute holding the provenance of ``annotator``'s names."""
-    return _PROVENANCE_PREFIX + validate_annotator(annotator)
+    return PROVENANCE_PREFIX + validate_annotator(annotator)
 
 
-def provenance_field(annotator, maps_field="actmaps"):
+def provenance_field(annotator, maps_field=MAPS_FIELD):
     """The path of ``annotator``'s provenance attribute on the maps
     (``actmaps.detections.provenance_alice``)."""
     return f"{maps_field}.detections.{provenance_attribute(annotator)}"
@@ -133,6 +168,21 @@ def _chunks(items, size=_CHUNK):
         yield items[start : start + size]
 
 
+def existing_map_ids(samples, ids, maps_field=MAPS_FIELD):
+    """The ids among ``ids`` that are maps in ``maps_field``, in their given
+    order without repeats (others, e.g. sample ids from another selection,
+    or maps deleted since, are left out)."""
+    valid = []
+    for i in dict.fromkeys(ids):
+        try:
+            valid.append(ObjectId(i))
+        except (InvalidId, TypeError):
+            continue
+    path = f"{maps_field}.detections._id"
+    found = set(samples._dataset._sample_collection.distinct(path, {path: {"$in": valid}}))
+    return [str(o) for o in valid if o in found]
+
+
 def _current_assignments(dataset, maps_field, oids, attribute):
     """``{map_id: concept or None}`` for the given maps that exist."""
     found = {}
@@ -151,26 +201,16 @@ def _current_assignments(dataset, maps_field, oids, attribute):
     return found
 
 
-# threads of one process share each Dataset object, and with it the field
-# list that a declaration edits and saves
-_DECLARE_LOCK = threading.Lock()
+def declare_concept(dataset, maps_field, annotator):
+    """Declare ``annotator``'s concept attribute (a string) on the maps of
+    ``dataset``, if it is not declared yet (safe against another process
+    declaring at the same time: see :func:`fiftyone_plugin.storage.declare_field`)."""
+    declare_field(dataset, concept_field(annotator, maps_field), fo.StringField)
 
 
-def _declare(dataset, maps_field, annotator):
-    path = concept_field(annotator, maps_field)
-    if dataset.get_field(path) is not None:
-        return
-    with _DECLARE_LOCK:
-        for _ in range(5):
-            dataset.reload()  # another process may have declared it, or saved over ours
-            if dataset.get_field(path) is not None:
-                return
-            try:
-                dataset.add_sample_field(path, fo.StringField)
-            except ValueError:
-                continue  # declared meanwhile; the reload above sees it
-    if dataset.get_field(path) is None:
-        raise RuntimeError(f"could not declare {path!r} on {dataset.name!r}")
+def declare_provenance(dataset, maps_field, annotator):
+    """Declare ``annotator``'s provenance attribute (a string) on the maps."""
+    declare_field(dataset, provenance_field(annotator, maps_field), fo.StringField)
 
 
 def _annotators_in_data(dataset, maps_field):
@@ -181,11 +221,11 @@ def _annotators_in_data(dataset, maps_field):
         {"$unwind": f"${maps_field}.detections"},
         {"$project": {"k": {"$objectToArray": f"${maps_field}.detections"}}},
         {"$unwind": "$k"},
-        {"$match": {"k.k": {"$regex": f"^{_CONCEPT_PREFIX}"}}},
+        {"$match": {"k.k": {"$regex": f"^{CONCEPT_PREFIX}"}}},
         {"$group": {"_id": "$k.k"}},
     ]
-    found = (row["_id"][len(_CONCEPT_PREFIX) :] for row in dataset._sample_collection.aggregate(pipeline))
-    return {a for a in found if _ANNOTATOR.match(a)}
+    found = (annotator_of(row["_id"]) for row in dataset._sample_collection.aggregate(pipeline))
+    return {a for a in found if a is not None}
 
 
 def _has_data(dataset, maps_field, annotator):
@@ -212,7 +252,7 @@ def _write(dataset, maps_field, attribute, match, array_filter, concept, clear=(
     )
 
 
-def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
+def assign_concept(samples, map_ids, concept, annotator, maps_field=MAPS_FIELD):
     """Name maps: give every map in ``map_ids`` the concept ``concept`` in
     ``annotator``'s namespace (``None`` clears their names).
 
@@ -257,7 +297,7 @@ def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
         )
 
     if concept is not None:
-        _declare(dataset, maps_field, annotator)
+        declare_concept(dataset, maps_field, annotator)
     for chunk in _chunks(oids):
         _write(
             dataset,
@@ -275,7 +315,7 @@ def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
     }
 
 
-def restore_assignments(samples, previous, annotator, maps_field="actmaps"):
+def restore_assignments(samples, previous, annotator, maps_field=MAPS_FIELD):
     """Undo: put back the names in ``previous`` (as returned by
     :func:`assign_concept`), one write per distinct old name."""
     by_name = {}
@@ -291,24 +331,34 @@ def _declared_annotators(samples, maps_field):
     # this dataset object was loaded
     samples._dataset.reload()
     maps_field_of(samples, maps_field)
-    prefix = f"{maps_field}.detections.{_CONCEPT_PREFIX}"
+    prefix = f"{maps_field}.detections.{CONCEPT_PREFIX}"
     schema = samples._dataset.get_field_schema(flat=True)
     return {path[len(prefix) :] for path in schema if path.startswith(prefix)}
 
 
-def list_annotators(samples, maps_field="actmaps"):
+def _repair(samples, maps_field):
+    # the declared annotators, after declaring those found only in the data
+    declared = _declared_annotators(samples, maps_field)
+    lost = _annotators_in_data(samples._dataset, maps_field) - declared
+    for annotator in sorted(lost):
+        declare_concept(samples._dataset, maps_field, annotator)
+    return declared | lost, sorted(lost)
+
+
+def repair_declarations(samples, maps_field=MAPS_FIELD):
+    """Declare the concept attribute of every annotator whose names are in
+    the data but whose declaration was lost (two processes declaring at
+    once: see the module's notes). Returns the annotators repaired."""
+    return _repair(_maps(samples, maps_field), maps_field)[1]
+
+
+def list_annotators(samples, maps_field=MAPS_FIELD):
     """Annotators who have named maps in ``maps_field`` (declared in the
     schema, or found in the data, whose declaration is then repaired)."""
-    samples = _maps(samples, maps_field)
-    declared = _declared_annotators(samples, maps_field)
-    dataset = samples._dataset
-    for annotator in _annotators_in_data(dataset, maps_field) - declared:
-        _declare(dataset, maps_field, annotator)
-        declared.add(annotator)
-    return sorted(declared)
+    return sorted(_repair(_maps(samples, maps_field), maps_field)[0])
 
 
-def list_concepts(samples, annotator=None, maps_field="actmaps"):
+def list_concepts(samples, annotator=None, maps_field=MAPS_FIELD):
     """Concept -> number of maps, most frequent first.
 
     With ``annotator``, returns ``{concept: count}`` for that annotator (an
@@ -322,7 +372,7 @@ def list_concepts(samples, annotator=None, maps_field="actmaps"):
         annotators = [annotator]
         known = _declared_annotators(samples, maps_field)
         if annotator not in known and _has_data(samples._dataset, maps_field, annotator):
-            _declare(samples._dataset, maps_field, annotator)  # a lost declaration
+            declare_concept(samples._dataset, maps_field, annotator)  # a lost declaration
             known.add(annotator)
     else:
         annotators = known = list_annotators(samples, maps_field)
@@ -341,7 +391,7 @@ def _existing_names(samples, annotator, maps_field):
     return list_concepts(samples._dataset, annotator, maps_field)
 
 
-def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
+def rename_concept(samples, annotator, old, new, maps_field=MAPS_FIELD):
     """Rename ``annotator``'s concept ``old`` to ``new`` (which must not
     exist yet; use :func:`merge_concepts` to join two). Returns the number of
     maps renamed."""
@@ -361,7 +411,7 @@ def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
     return names[old]
 
 
-def merge_concepts(samples, annotator, concepts, into, maps_field="actmaps"):
+def merge_concepts(samples, annotator, concepts, into, maps_field=MAPS_FIELD):
     """Give all maps of ``concepts`` the name ``into`` (new or existing).
     Returns the number of maps whose name changed."""
     samples = _maps(samples, maps_field)
@@ -381,7 +431,7 @@ def merge_concepts(samples, annotator, concepts, into, maps_field="actmaps"):
     return sum(names[c] for c in sources)
 
 
-def delete_concept(samples, annotator, concept, maps_field="actmaps"):
+def delete_concept(samples, annotator, concept, maps_field=MAPS_FIELD):
     """Remove ``annotator``'s concept: its maps become unnamed. Returns the
     number of maps affected."""
     samples = _maps(samples, maps_field)
@@ -397,7 +447,7 @@ def delete_concept(samples, annotator, concept, maps_field="actmaps"):
 def _rewrite(dataset, maps_field, annotator, sources, target):
     attribute = _attribute(annotator)
     if target is not None:
-        _declare(dataset, maps_field, annotator)
+        declare_concept(dataset, maps_field, annotator)
     _write(
         dataset,
         maps_field,
@@ -430,7 +480,7 @@ def _all_maps(dataset, maps_field, annotators):
     return dataset._sample_collection.aggregate(pipeline, allowDiskUse=True)
 
 
-def export_concepts(samples, path=None, maps_field="actmaps", annotators=None):
+def export_concepts(samples, path=None, maps_field=MAPS_FIELD, annotators=None):
     """Write every concept assignment to JSON (and return the document).
 
     Format (``"format": "interactive-naming/concepts"``, ``"version": 1``)::
@@ -483,7 +533,7 @@ def export_concepts(samples, path=None, maps_field="actmaps", annotators=None):
     return document
 
 
-def import_concepts(samples, path_or_document, maps_field="actmaps", annotators=None):
+def import_concepts(samples, path_or_document, maps_field=MAPS_FIELD, annotators=None):
     """Apply assignments exported by :func:`export_concepts`.
 
     Each assignment is placed on the map with the same id; failing that, on

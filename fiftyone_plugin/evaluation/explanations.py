@@ -30,7 +30,7 @@ import fiftyone as fo
 
 from ..concepts.store import NOT_NAMEABLE, concept_field, list_annotators, validate_annotator
 from ..runs import register_run, save_run_results
-from ..storage import check_field_name, resolve_maps
+from ..storage import check_field_name, declare_field as _declare, resolve_maps
 
 RUN_TYPE = "explanations"
 COVERAGE_MODES = ("positive", "maps")
@@ -316,21 +316,6 @@ def default_run_key(prefix, annotator, maps_field):
     fields than ``actmaps``), so each annotator's results are their own run."""
     key = f"{prefix}_{annotator}"
     return key if maps_field == "actmaps" else f"{key}_{maps_field}"
-
-
-def _declare(dataset, path, ftype, **kwargs):
-    existing = dataset.get_field(path)
-    if existing is None:
-        dataset.add_sample_field(path, ftype, **kwargs)
-        return
-    wanted = kwargs.get("embedded_doc_type")
-    if not isinstance(existing, ftype) or (
-        wanted is not None and getattr(existing, "document_type", None) is not wanted
-    ):
-        raise ValueError(
-            f"field {path!r} exists with another type ({type(existing).__name__}); "
-            "choose another field name"
-        )
 
 
 def compute_explanations(

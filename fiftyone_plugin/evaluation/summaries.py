@@ -58,7 +58,7 @@ from scipy import sparse, stats
 
 from fiftyone import ViewField as F
 
-from ..concepts.store import NOT_NAMEABLE, validate_annotator
+from ..concepts.store import NOT_NAMEABLE, concept_attribute
 from .explanations import default_run_key, read_maps
 from ..runs import register_run, save_run_results
 from ..storage import check_field_name
@@ -254,7 +254,7 @@ def _ratio(num, den):
 def concept_view(samples, annotator, predicted_class, concept, maps_field="actmaps", prediction_field="actmap_prediction"):
     """Samples predicted ``predicted_class`` whose maps include ``annotator``'s
     ``concept``, showing only those maps."""
-    attribute = f"concept_{validate_annotator(annotator)}"
+    attribute = concept_attribute(annotator)
     return samples.match(F(f"{prediction_field}.label") == predicted_class).filter_labels(
         maps_field, F(attribute) == concept
     )

@@ -24,6 +24,7 @@ from .geometry import WHOLE_IMAGE, Geometry, GeometryError
 from .images import ImageLoadError, load_rgb_image
 from .models import resolve_model
 from ..runs import register_run, save_run_results
+from ..concepts.store import CONCEPT_PREFIX, annotator_of
 from ..storage import check_field_name, check_image_collection, declare_map_schema
 from .layout import stale_layouts, stale_message
 
@@ -504,7 +505,7 @@ def _named_maps_pipeline(maps_field, sample_ids):
         "$arrayToObject": {
             "$filter": {
                 "input": {"$objectToArray": "$$d"},
-                "cond": {"$eq": [{"$substrCP": ["$$this.k", 0, 8]}, "concept_"]},
+                "cond": {"$eq": [{"$substrCP": ["$$this.k", 0, len(CONCEPT_PREFIX)]}, CONCEPT_PREFIX]},
             }
         }
     }
@@ -546,7 +547,7 @@ def _refuse_to_lose_names(collection, maps_field, sample_ids, map_identity, chun
             if identity != map_identity:
                 lost += len(named)
                 for names in named.values():
-                    annotators.update(k[len("concept_") :] for k in names)
+                    annotators.update(annotator_of(k) for k in names)
     if lost:
         raise ValueError(
             f"recomputing would replace {lost} named map(s) (named by {', '.join(sorted(annotators))}) "

@@ -30,6 +30,7 @@ from sklearn.neighbors import NearestNeighbors
 import fiftyone.brain as fob
 from fiftyone import ViewField as F
 
+from ..concepts.store import CONCEPT_PREFIX
 from ..storage import MAP_ATTRIBUTES, check_field_name, resolve_maps
 
 # PCA before UMAP: wide layers (2048 channels) make UMAP's neighbour search
@@ -305,7 +306,7 @@ def _jsonable(info):
 def _check_points_attribute(samples, maps_field, brain_key, attribute):
     # a layout's points must never land on another map attribute (a concept,
     # the heatmap, another layout's points)
-    if attribute in MAP_ATTRIBUTES or attribute.startswith("concept_") or attribute in (
+    if attribute in MAP_ATTRIBUTES or attribute.startswith(CONCEPT_PREFIX) or attribute in (
         "id", "_id", "label", "bounding_box", "mask", "confidence", "index", "tags", "attributes",
     ):
         raise ValueError(f"points_attribute {attribute!r} is a map attribute of its own; choose another")
