@@ -1,3 +1,4 @@
+# (over 400 lines: the panel's whole model -- layout payloads, thumbnails, gallery and naming actions)
 """What the naming panel shows and does, as plain functions over a dataset:
 the map layout coloured by one annotator's concepts, map thumbnails (soft
 heatmap over the image region), progress counts, and naming actions that
