@@ -61,12 +61,11 @@ from .agreement.compute import compute_agreement, write_consensus
 from .assistance.accept import accept_suggestions, undo_accepted_suggestions, undo_suggestions
 from .assistance.suggestions import suggest_concepts
 from .assistance.transfer import transfer_concepts
+from .concepts.exchange import export_concepts, import_concepts
 from .concepts.store import (
     NOT_NAMEABLE,
     assign_concept,
     delete_concept,
-    export_concepts,
-    import_concepts,
     list_annotators,
     list_concepts,
     merge_concepts,

@@ -3,6 +3,7 @@ of the maps field, declared up front so that bulk writes land in known
 fields."""
 
 import re
+import threading
 
 import fiftyone as fo
 
@@ -71,34 +72,113 @@ MAP_ATTRIBUTES = {
     "descriptor": fo.ArrayField,
 }
 # (layout points are not declared here: each layout run owns its own points
-# attribute, ``point_<brain_key>``; see visualization.py)
+# attribute, ``point_<brain_key>``; see maps/layouts.py)
 
 
-def _ensure_field(dataset, path, ftype, **kwargs):
-    if dataset.get_field(path) is None:
-        dataset.add_sample_field(path, ftype, **kwargs)
+# threads of one process share each Dataset object, and with it the field
+# list that a declaration edits and saves
+_DECLARE_LOCK = threading.Lock()
+
+
+def check_field_type(dataset, path, ftype, *, embedded_doc_type=None):
+    """Refuse an existing field ``path`` of another type than ``ftype`` (or,
+    with ``embedded_doc_type``, another document type): a run checks the
+    fields it will write before it writes anything. An absent field passes.
+
+    Raises
+    ------
+    ValueError
+        the field exists with another type.
+    """
+    existing = dataset.get_field(path)
+    if existing is None:
+        return
+    if not isinstance(existing, ftype) or (
+        embedded_doc_type is not None and getattr(existing, "document_type", None) is not embedded_doc_type
+    ):
+        raise ValueError(
+            f"field {path!r} exists with another type ({type(existing).__name__}); "
+            "choose another field name"
+        )
+
+
+def declare_field(dataset, path, ftype, *, strict=True, **kwargs):
+    """Declare the sample field ``path`` unless it is declared: the one way
+    every module of the plugin declares the fields it writes.
+
+    FiftyOne saves a dataset's field list whole, so two processes declaring
+    two fields at once can lose one declaration; the dataset is reloaded
+    before adding and after, and the declaration retried (up to 5 times)
+    until it is seen in the saved schema.
+
+    Parameters
+    ----------
+    dataset : fiftyone.core.dataset.Dataset
+    path : str
+        the field's path (``"field"`` or ``"field.detections.attribute"``).
+    ftype : type
+        a :class:`fiftyone.core.fields.Field` subclass.
+    strict : bool, default True
+        refuse an existing field of another type (or, with
+        ``embedded_doc_type``, another document type).
+    **kwargs
+        passed to :meth:`fiftyone.core.dataset.Dataset.add_sample_field`
+        (``embedded_doc_type``, ``subfield``).
+
+    Returns
+    -------
+    fiftyone.core.fields.Field
+        the declared field.
+
+    Raises
+    ------
+    ValueError
+        with ``strict``, the field exists with another type.
+    RuntimeError
+        the declaration could not be saved (5 tries).
+    """
+    existing = dataset.get_field(path)
+    if existing is None:
+        with _DECLARE_LOCK:
+            for _ in range(5):
+                dataset.reload()  # another process may have declared it, or saved over ours
+                existing = dataset.get_field(path)
+                if existing is not None:
+                    break
+                try:
+                    dataset.add_sample_field(path, ftype, **kwargs)
+                except ValueError:
+                    continue  # declared meanwhile; the reload above sees it
+        if existing is None:
+            raise RuntimeError(f"could not declare {path!r} on {dataset.name!r}")
+    if strict:
+        check_field_type(dataset, path, ftype, embedded_doc_type=kwargs.get("embedded_doc_type"))
+    return existing
 
 
 def declare_map_schema(dataset, maps_field, fields):
-    """Declare the maps field, its attributes and the companion fields."""
+    """Declare the maps field, its attributes and the companion fields.
+
+    Existing fields are kept as they are (``strict=False``): datasets made by
+    earlier versions may hold them with a looser type."""
     existing = dataset.get_field(maps_field)
     if existing is not None and getattr(existing, "document_type", None) is not fo.Detections:
         raise ValueError(
             f"field {maps_field!r} exists and is not a Detections field"
         )
-    _ensure_field(dataset, maps_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections)
-    _ensure_field(dataset, f"{maps_field}.config_hash", fo.StringField)
-    _ensure_field(dataset, f"{maps_field}.map_identity", fo.StringField)
+    declare_field(dataset, maps_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Detections, strict=False)
+    declare_field(dataset, f"{maps_field}.config_hash", fo.StringField, strict=False)
+    declare_field(dataset, f"{maps_field}.map_identity", fo.StringField, strict=False)
     for name, ftype in MAP_ATTRIBUTES.items():
         kwargs = {"subfield": fo.FloatField} if ftype is fo.ListField else {}
-        _ensure_field(dataset, f"{maps_field}.detections.{name}", ftype, **kwargs)
-    _ensure_field(
-        dataset, fields["prediction_field"], fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification
+        declare_field(dataset, f"{maps_field}.detections.{name}", ftype, strict=False, **kwargs)
+    declare_field(
+        dataset, fields["prediction_field"], fo.EmbeddedDocumentField, embedded_doc_type=fo.Classification, strict=False
     )
-    _ensure_field(
-        dataset, fields["heatmap_field"], fo.EmbeddedDocumentField, embedded_doc_type=fo.Heatmap
+    declare_field(
+        dataset, fields["heatmap_field"], fo.EmbeddedDocumentField, embedded_doc_type=fo.Heatmap, strict=False
     )
-    _ensure_field(dataset, fields["error_field"], fo.StringField)
+    declare_field(dataset, fields["error_field"], fo.StringField, strict=False)
     # label ids are how maps are addressed; this index keeps that fast
     dataset.create_index(f"{maps_field}.detections._id")
 

@@ -3,20 +3,10 @@
 import fiftyone as fo
 import fiftyone.operators.types as types
 
-from fiftyone_plugin.maps.compute import MAPS_RUN_TYPE
-from fiftyone_plugin.concepts.selection import app_selections as _app_selections
-from fiftyone_plugin.concepts.selection import images_of, map_ids_in
+# the domain helpers (which maps fields, which maps the App selects) live in
+# the SDK (fiftyone_plugin.concepts.selection)
+from fiftyone_plugin.concepts.selection import images_of, map_ids_in, maps_fields
 from fiftyone_plugin.concepts.store import list_annotators, list_concepts
-
-
-def maps_fields(dataset):
-    """Fields that hold maps: those with an activation-maps run."""
-    fields = []
-    for key in dataset.list_runs():
-        config = dataset.get_run_info(key).config
-        if getattr(config, "run_type", None) == MAPS_RUN_TYPE:
-            fields.append(config.maps_field)
-    return fields
 
 
 def maps_field_input(ctx, inputs, required=True):
@@ -74,39 +64,6 @@ def report_progress(ctx, label):
     return fo.report_progress(
         lambda pb: ctx.set_progress(progress=pb.progress, label=label), dt=1.0
     )
-
-
-def base_view(ctx):
-    """The App's view without its extended stages (the Embeddings panel's
-    lasso lives there): the saved view, or the view's own stages."""
-    import fiftyone.server.view as fosv
-
-    params = ctx.request_params
-    return fosv.get_view(ctx.dataset, view_name=params.get("view_name"), stages=params.get("view"), reload=False)
-
-
-def app_selections(ctx, maps_field):
-    """Every selection of maps the App sends with this request, by source
-    (see :func:`fiftyone_plugin.concepts.selection.app_selections`)."""
-    return _app_selections(
-        ctx.dataset,
-        maps_field,
-        base_view=base_view(ctx),
-        view=ctx.view,
-        extended=ctx.request_params.get("extended"),
-        selected=ctx.selected,
-        selected_labels=ctx.selected_labels,
-        extended_selection=ctx.extended_selection,
-    )
-
-
-def selected_map_ids(ctx, maps_field):
-    """The maps the user selected in the App, from its first selection
-    source (labels ticked in the grid or modal, patches ticked in a patches
-    view of ``maps_field``, an Embeddings-panel lasso, the extended
-    selection); ``[]`` if none."""
-    found = app_selections(ctx, maps_field)
-    return found[0]["ids"] if found else []
 
 
 def target_images(ctx, view=None):

@@ -12,15 +12,14 @@ from fiftyone_plugin.concepts.selection import (
     SOURCE_LABELS,
     check_unchanged,
     parse_selection_key,
-    record_undo,
+    request_selections,
     selection_key,
 )
-from fiftyone_plugin.concepts.store import NOT_NAMEABLE
-from fiftyone_plugin.concepts.naming import existing_map_ids
+from fiftyone_plugin.concepts.records import record_undo
+from fiftyone_plugin.concepts.store import NOT_NAMEABLE, existing_map_ids
 
 from ._common import (
     annotator_input,
-    app_selections,
     concept_choice_input,
     map_ids_in_view,
     maps_field_input,
@@ -53,7 +52,7 @@ class AssignConcept(foo.Operator):
     @staticmethod
     def _sources(ctx, maps_field):
         """``{source: (label, ids)}`` the App selects now, ``view`` included."""
-        found = {s["source"]: (s["label"], s["ids"]) for s in app_selections(ctx, maps_field)}
+        found = {s["source"]: (s["label"], s["ids"]) for s in request_selections(ctx, maps_field)}
         found["view"] = (SOURCE_LABELS["view"], map_ids_in_view(ctx.view, maps_field))
         return found
 

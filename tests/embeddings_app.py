@@ -17,6 +17,7 @@ class EmbeddingsPanel:
         self.page = page
         self.polygons = []  # posted by the panel, newest last
         self.extended = []  # the App's extended stages, per operator request
+        self.events = []  # the panel event (``__method__``) of each operator request, or None
         page.on("request", self._seen)
 
     def _seen(self, request):
@@ -32,6 +33,7 @@ class EmbeddingsPanel:
             self.polygons.append(body["polygon"])
         if "/operators/" in request.url and "extended" in body:
             self.extended.append(body["extended"] or {})
+            self.events.append((body.get("params") or {}).get("__method__"))
 
     @property
     def content(self):

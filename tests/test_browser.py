@@ -10,6 +10,7 @@ import shutil
 import time
 
 import pytest
+from playwright.sync_api import expect
 
 import fiftyone as fo
 
@@ -86,14 +87,13 @@ class App:
         return self.panel.locator(f"xpath=.//p[normalize-space(text())='{label}']/following::input[1]")
 
     def type(self, label, text):
-        # let pending re-renders settle so they don't reset the field
-        self.page.wait_for_timeout(1000)
+        # (the panel draws nothing for the App's re-syncs that change
+        # nothing, so no late output resets the field)
         field = self.input_after(label)
         field.click()
         field.fill(text)
         field.press("Tab")
-        self.page.wait_for_timeout(500)
-        assert field.input_value() == text
+        expect(field).to_have_value(text)
 
     def button(self, text):
         # a button's accessible name starts with its icon's ligature, if any
@@ -174,18 +174,11 @@ class App:
 
     def select_by_legend(self, text, count):
         """Click a legend entry and wait for its ``count`` maps to be the
-        selection. Once, in about ten full runs, such a click right after
-        another panel event never reached the panel (nothing in the console
-        or the server log); a second click is allowed and recorded."""
+        selection (once: the App's late re-syncs no longer draw an older
+        panel over the answer, which once looked like a lost click)."""
         self.wait_still()
         self.legend(text).click()
-        try:
-            self.wait_selected(count, timeout=10)
-        except Exception:  # the count not shown in time
-            with open(os.path.join(ARTIFACTS, "retried-legend-clicks.log"), "a") as f:
-                f.write(f"{text}: no selection after 10 s, clicked again\n")
-            self.legend(text).click()
-            self.wait_selected(count)
+        self.wait_selected(count)
 
     def legend(self, text):
         """The scatter's legend entry reading ``text``, e.g. "dots (12)"."""
@@ -490,13 +483,13 @@ def test_concept_names_are_shown_as_text(world, app_server, app):
     app.select_by_legend(f"{evil} (3)", 3)  # and its maps in the gallery, captioned
     # the App re-renders the panel a few times per event: read the captions
     # once all three are drawn in one render
-    page.wait_for_function("() => document.querySelectorAll('[data-testid=map-gallery-item] figcaption').length === 3")
-    captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
-    for _ in range(50):
-        if len(captions) == 3:
-            break
-        page.wait_for_timeout(200)
-        captions = app.panel.locator("[data-testid=map-gallery-item] figcaption").all_inner_texts()
+    captions = page.wait_for_function(
+        """evil => {
+            const texts = [...document.querySelectorAll('[data-testid=map-gallery-item] figcaption')].map(f => f.innerText);
+            return texts.length === 3 && texts.every(t => t.startsWith(evil)) && texts;
+        }""",
+        arg=evil,
+    ).json_value()
     assert len(captions) == 3 and all(c.startswith(evil) for c in captions)
     app.panel.get_by_role("cell", name=evil, exact=True).wait_for()  # the concepts table
     assert page.locator("img[src=x]").count() == 0

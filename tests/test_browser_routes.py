@@ -10,8 +10,10 @@ Embeddings panel posted (matplotlib's point-in-polygon), cross-checked
 with the map ids of the stage the App then sends with its requests."""
 
 import re
+import time
 
 import pytest
+from playwright.sync_api import expect
 
 import fiftyone as fo
 
@@ -59,9 +61,9 @@ def reset_spaces(page):
     page.wait_for_timeout(1000)
     dismiss_popups(page)
     closes = page.locator("[data-cy^=panel-tab-]:not([data-cy=panel-tab-samples]) button[title=Close]")
-    while closes.count():
+    while (open_tabs := closes.count()):
         closes.first.click()
-        page.wait_for_timeout(300)
+        expect(closes).to_have_count(open_tabs - 1)
     page.locator("[data-cy=panel-tab-samples]").click()
     page.locator("[data-cy=fo-grid]").wait_for(timeout=120_000)
 
@@ -204,9 +206,14 @@ def test_after_a_panel_update_the_operator_never_widens_a_dropped_lasso(world, a
     embeddings.open(BRAIN_KEY, space=0)
     expected = lasso_maps(world, embeddings)
     app.wait_selected(len(expected))
+    sent = len(embeddings.events)
     app.click("Refresh")  # a panel state update: the App re-syncs
     app.wait_selected(len(expected))
-    page.wait_for_timeout(1500)
+    # the App's re-sync of its view reached the panel
+    deadline = time.time() + 60
+    while "on_change_view" not in embeddings.events[sent:]:
+        assert time.time() < deadline, "the App did not re-sync its view after the panel's update"
+        page.wait_for_timeout(100)
 
     prompt = OperatorPrompt(page)
     prompt.open("name selected maps")
@@ -274,12 +281,17 @@ def test_evaluations_from_a_patches_view_and_the_untrustworthy_top_view(world, a
             break
         page.wait_for_timeout(250)
     assert "untrustworthy_ann_alice" in ds.list_runs()
-    page.wait_for_timeout(3000)
-    app.shot("routes-05-untrustworthy")
-    assert page.get_by_text(re.compile("does not exist")).count() == 0
     flagged = [v for v in ds.list_saved_views() if v.startswith("untrustworthy:")]
     if flagged:
-        # the operator opened one flagged type's saved view
-        counts = {len(ds.load_saved_view(v)) for v in flagged}
-        text = page.locator("[data-cy=entry-counts]").first.inner_text()
-        assert int(text.split()[0]) in counts, text
+        # the operator opened one flagged type's saved view: the grid counts its samples
+        counts = sorted({len(ds.load_saved_view(v)) for v in flagged})
+        page.wait_for_function(
+            """counts => {
+                const e = document.querySelector('[data-cy=entry-counts]');
+                return e !== null && counts.includes(parseInt(e.innerText.split(' ')[0], 10));
+            }""",
+            arg=counts,
+            timeout=60_000,
+        )
+    app.shot("routes-05-untrustworthy")
+    assert page.get_by_text(re.compile("does not exist")).count() == 0

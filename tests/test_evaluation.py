@@ -21,7 +21,6 @@ from fiftyone.operators.executor import ExecutionResult, resolve_type
 import fiftyone_plugin as fpl
 from fiftyone_plugin.demo import CUE_CLASS, build_dataset, default_annotators, load_model
 from fiftyone_plugin.demo.pipeline import simulate_annotators
-from fiftyone_plugin.maps.compute import default_field_names
 from fiftyone_plugin.evaluation.explanations import ExplanationsResults, compute_explanations, explain
 from fiftyone_plugin.evaluation.maptable import read_maps
 from fiftyone_plugin.evaluation.neurons import NeuronResults, correspondence_from_labels, neuron_correspondence

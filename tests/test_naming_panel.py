@@ -2,6 +2,7 @@
 real ExecutionContext and MongoDB, plus the pure pieces it renders."""
 
 import io
+import json
 import re
 
 import pytest
@@ -55,7 +56,7 @@ def step_lasso(panel, mapped):
     returns every map id."""
     ids = all_map_ids(mapped)
     panel.call("select_maps", {"ids": ids[:6]})
-    assert panel.state["selection"] == ids[:6]
+    assert panel.selection() == ids[:6]
     assert selected_in_scatter(panel) == ids[:6]
     items = panel.state["gallery_items"]
     assert [item["map_id"] for item in items] == ids[:6]
@@ -74,7 +75,7 @@ def step_lasso(panel, mapped):
 def step_drop_and_name(panel, mapped, ids):
     """Drop one map by clicking its thumbnail, then name the rest."""
     panel.call("drop_map", {"map_id": ids[0]})
-    assert panel.state["selection"] == ids[1:6]
+    assert panel.selection() == ids[1:6]
     assert selected_in_scatter(panel) == ids[1:6]
     bar = rendered_view(panel, "name_bar")
     assert bar["component"] == "NamingBar" and bar["on_name"].endswith("naming_panel#name_new") and bar["selected"]
@@ -106,7 +107,7 @@ def step_grid_selection(panel, mapped):
     sample = mapped.skip(4).first()
     selected = [{"label_id": m.id, "sample_id": sample.id, "field": "actmaps"} for m in sample.actmaps.detections]
     panel.call("on_change_selected_labels", selected_labels=selected)
-    assert panel.state["selection"] == [s["label_id"] for s in selected]
+    assert panel.selection() == [s["label_id"] for s in selected]
     panel.type_into("naming_row.existing_concept", "stripes")
     panel.call("name_existing")
     assert fpl.list_concepts(mapped, "alice") == {"stripes": 5 + len(selected)}
@@ -277,7 +278,7 @@ def test_embeddings_lasso_becomes_the_selection(mapped):
     ids = all_map_ids(mapped)[:3]
     sample_id = mapped.first().id  # not a map: ignored
     panel.call("on_change_extended_selection", extended_selection={"selection": ids + [sample_id]})
-    assert panel.state["selection"] == ids
+    assert panel.selection() == ids
 
 
 def test_concept_views_show_and_save(mapped):
@@ -348,7 +349,7 @@ def test_reopening_restores_the_kept_selection(mapped):
     sample.save()
     panel.call("on_load")
     kept = [i for i in ids[:5] if i != gone]
-    assert panel.state["selection"] == kept
+    assert panel.selection() == kept
     assert selected_in_scatter(panel) == kept
     assert [item["map_id"] for item in panel.state["gallery_items"]] == kept
 
@@ -400,4 +401,42 @@ def test_quick_drops_in_a_row_all_count(mapped):
     panel.call("select_maps", {"ids": ids[:6]})
     # the second drop was sent before the first was answered: it carries both
     panel.call("drop_map", {"map_ids": [ids[0], ids[1]]})
-    assert panel.state["selection"] == ids[2:6]
+    assert panel.selection() == ids[2:6]
+
+
+def test_panel_state_holds_no_selection_and_each_event_sends_one_patch(mapped):
+    # the App sends the panel's state with every event: the selection and
+    # the undo record (an id per map) live in the execution store instead
+    ids = all_map_ids(mapped)
+    assert len(ids) > 24  # more than one page of thumbnails
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    panel.call("set_annotator", {"value": "alice"})
+    result = panel.call("select_maps", {"ids": ids})
+    requests = [r["operator_uri"] for r in result.executor.to_json()["requests"]]
+    # one state patch and one data patch, before the output they lead to
+    assert requests.count("patch_panel_state") == 1 and requests.count("patch_panel_data") == 1
+    assert requests.index("patch_panel_data") < requests.index("show_panel_output")
+    panel.call("name_new", {"concept": "everything"})
+    assert fpl.list_concepts(mapped, "alice") == {"everything": len(ids)}
+    shown = {item["map_id"] for item in panel.state["gallery_items"]}
+    assert len(shown) == 24
+    in_state = set(re.findall(r"[0-9a-f]{24}", json.dumps(panel.state)))
+    assert in_state & set(ids) == shown  # only the page of thumbnails
+    assert panel.state["selection_count"] == len(ids) and panel.selection() == ids
+    # the undo step, from the panel's memory
+    panel.call("undo")
+    assert panel.state["message"] == f"Undid the last assign ({len(ids)} map(s))"
+    assert fpl.list_concepts(mapped, "alice") == {}
+
+
+def test_a_panel_saved_with_its_selection_in_state_keeps_it(mapped):
+    # a workspace saved before the selection moved to the execution store
+    ids = all_map_ids(mapped)
+    panel = PanelDriver(mapped)
+    panel.state = {"maps_field": "actmaps", "annotator": "alice", "selection": ids[:4],
+                   "undo": {"kind": "assign", "annotator": "alice", "previous": {ids[0]: None}, "concept": "x"}}
+    panel.call("on_load")
+    assert panel.selection() == ids[:4]
+    assert panel.state["selection"] is None and panel.state["undo"] is None
+    assert rendered_view(panel, "undo").get("disabled") is False

@@ -7,6 +7,7 @@ operators in a patches view, and the untrustworthy operator opening its
 top view. The real-browser versions are in test_browser_routes.py."""
 
 import asyncio
+import copy
 import json
 
 import pytest
@@ -17,6 +18,7 @@ from fiftyone import ViewField as F
 from fiftyone.operators.executor import ExecutionResult, resolve_type
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.concepts import naming
 from fiftyone_plugin.concepts import selection as app_selection
 from fiftyone_plugin.concepts.selection import check_unchanged, images_of, lassoed_map_ids, selection_key
 from fiftyone_plugin.maps.config import ActivationMapsConfig
@@ -280,23 +282,60 @@ def test_panel_takes_the_embeddings_lasso_from_the_view(mapped):
     panel.call("on_load")
     lassoed = lasso_across_images(mapped)
     panel.call("on_change_view", extended=app_lasso(lassoed))
-    assert panel.state["selection"] == lassoed
+    assert panel.selection() == lassoed
     # the user changes the selection in the panel; a re-sync with the same
     # lasso leaves it alone, a new lasso replaces it
     panel.call("drop_map", {"map_id": lassoed[0]})
     panel.call("on_change_view", extended=app_lasso(lassoed))
-    assert panel.state["selection"] == lassoed[1:]
+    assert panel.selection() == lassoed[1:]
     panel.call("on_change_view")  # the lasso dropped: nothing changes
-    assert panel.state["selection"] == lassoed[1:]
+    assert panel.selection() == lassoed[1:]
     panel.call("on_change_view", extended=app_lasso(lassoed[:2]))
-    assert panel.state["selection"] == lassoed[:2]
+    assert panel.selection() == lassoed[:2]
     # "Use App selection" finds the lasso too
     panel.call("clear_selection")
     panel.call("use_app_selection", extended=app_lasso(lassoed))
-    assert panel.state["selection"] == lassoed
+    assert panel.selection() == lassoed
     panel.call("clear_selection")
     panel.call("use_app_selection")
-    assert panel.state["selection"] == [] and "Embeddings panel" in panel.state["message"]
+    assert panel.selection() == [] and "Embeddings panel" in panel.state["message"]
+
+
+def test_app_resyncs_in_a_patches_view_leave_the_panels_own_selection(mapped):
+    # "Show in App" leaves a patches view of the selection in the App's grid,
+    # where two patches are ticked; an older panel's extended selection stands,
+    # which the App also sends as an extended Select stage on the patches
+    ids = mapped.values("actmaps.detections.id", unwind=True)
+    patches = naming.selection_view(mapped, ids[:6], "actmaps")
+    ticked, legacy = ids[:2], ids[2:5]
+    app = {"view": patches, "selected": ticked, "extended_selection": {"selection": legacy},
+           "extended": {"fiftyone.core.stages.Select": {"sample_ids": legacy, "ordered": False}}}
+    # ticked patches are a selection of their own, not a lasso
+    found = app_selection.app_selections(mapped, "actmaps", view=patches, selected=ticked)
+    assert [(s["source"], s["ids"]) for s in found] == [("patches", ticked)]
+    assert lassoed_map_ids(patches, {}, "actmaps") is None
+    panel = PanelDriver(mapped)
+    panel.call("on_load")
+    before = copy.deepcopy(panel.state)  # the App's events carry the state of when they were sent
+    panel.call("on_change_selected", **app)
+    assert panel.selection() == ticked
+    panel.call("on_change_view", **app)
+    panel.call("on_change_extended_selection", **app)
+    assert panel.selection() == legacy
+    # the user's own lasso in the panel, then the App re-syncs its view with
+    # events sent before: each App selection was taken once, and an event that
+    # changes nothing draws nothing over the newer output
+    panel.call("select_maps", {"ids": ids[6:15]})
+    for state in (before, copy.deepcopy(panel.state)):
+        for method in ("on_change_view", "on_change_selected", "on_change_extended_selection", "on_change_selected_labels"):
+            result = panel.call(method, state=state, **app)
+            sent = [r["operator_uri"] for r in result.executor.to_json()["requests"]]
+            assert "show_panel_output" not in sent, method
+            assert panel.selection() == ids[6:15], method
+    assert rendered_view(panel, "selection_count")["label"] == "9 map(s) selected"
+    # a new App selection is still taken
+    panel.call("on_change_selected", **dict(app, selected=ids[3:5]))
+    assert panel.selection() == ids[3:5]
 
 
 def test_panel_undoes_the_operators_naming(mapped):

@@ -8,7 +8,6 @@ write, marking each name's provenance (``provenance_<annotator> =
 """
 
 import math
-import threading
 from datetime import datetime, timezone
 
 import pandas as pd
@@ -21,11 +20,11 @@ from ..concepts.store import (
     _attribute,
     _chunks,
     _current_assignments,
-    _declare,
+    declare_concept,
+    declare_provenance,
     _preview,
     _to_object_ids,
     provenance_attribute,
-    provenance_field,
     validate_annotator,
     validate_concept_name,
 )
@@ -50,20 +49,6 @@ def check_confidence(min_confidence):
 
 # --------------------------------------------------------------------------
 # the shared writer
-
-_DECLARE_LOCK = threading.Lock()
-
-
-def _declare_provenance(dataset, maps_field, annotator):
-    path = provenance_field(annotator, maps_field)
-    with _DECLARE_LOCK:
-        dataset.reload()
-        if dataset.get_field(path) is None:
-            try:
-                dataset.add_sample_field(path, fo.StringField)
-            except ValueError:
-                dataset.reload()
-
 
 def plan_machine_names(samples, annotator, assignments, *, maps_field=MAPS_FIELD):
     """Check a machine naming without writing: ``(todo, skipped)``, the
@@ -126,8 +111,8 @@ def write_machine_names(samples, annotator, assignments, provenance, *, maps_fie
 
 
 def _write(dataset, annotator, todo, provenance, maps_field, extra):
-    _declare(dataset, maps_field, annotator)
-    _declare_provenance(dataset, maps_field, annotator)
+    declare_concept(dataset, maps_field, annotator)
+    declare_provenance(dataset, maps_field, annotator)
     for name in extra or {}:
         path = f"{maps_field}.detections.{name}"
         if dataset.get_field(path) is None:

@@ -1,3 +1,4 @@
+# (over 400 lines: the panel's whole model -- layout payloads, thumbnails, gallery and naming actions)
 """What the naming panel shows and does, as plain functions over a dataset:
 the map layout coloured by one annotator's concepts, map thumbnails (soft
 heatmap over the image region), progress counts, and naming actions that
@@ -6,14 +7,30 @@ return what an undo needs. The panel only renders these."""
 import base64
 import colorsys
 import io
+import json
 import os
+import tempfile
 import zlib
+from urllib.parse import quote
 
 import numpy as np
 from bson import ObjectId
 from PIL import Image, ImageDraw, ImageOps
 
-from .store import NOT_NAMEABLE, assign_concept, concept_field, list_concepts, restore_assignments
+from fiftyone import ViewField as F
+from fiftyone.core.utils import deserialize_numpy_array
+
+from . import store
+from ..maps.layouts import choose_layout
+from ..storage import MAPS_FIELD
+from .store import (
+    NOT_NAMEABLE,
+    assign_concept,
+    concept_attribute,
+    existing_map_ids,
+    list_concepts,
+    restore_assignments,
+)
 
 UNNAMED_COLOR = "#b0b0b0"
 NOT_NAMEABLE_COLOR = "#505050"
@@ -67,7 +84,7 @@ def display_name(concept):
     return concept
 
 
-def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_attribute=None, brain_key=None):
+def layout_and_progress(samples, annotator=None, maps_field=MAPS_FIELD, points_attribute=None, brain_key=None):
     """Everything the panel shows about all maps, in one aggregation:
     ``(points, stats)`` where ``points`` is ``{"ids", "x", "y", "concepts"}``
     (one entry per map with a point in the chosen layout) and ``stats`` is as
@@ -79,11 +96,9 @@ def layout_and_progress(samples, annotator=None, maps_field="actmaps", points_at
     a map attribute of points directly instead. Without any layout,
     ``points`` is empty."""
     if points_attribute is None:
-        from ..maps.layouts import choose_layout
-
         chosen = choose_layout(samples, maps_field=maps_field, brain_key=brain_key)
         points_attribute = chosen["points_attribute"] if chosen else None
-    attribute = concept_field(annotator, maps_field).rsplit(".", 1)[1] if annotator else None
+    attribute = concept_attribute(annotator) if annotator else None
     # $map keeps one entry per map: "$field.detections.x" would skip maps
     # without x and misalign ids, points and names
     point = f"$$d.{points_attribute}" if points_attribute else None
@@ -156,8 +171,6 @@ def layout_payload(points, version=0):
     App replaces a string in panel data whole but merges arrays element by
     element; compact, because 20,000 maps must open quickly. Sent only when
     the maps change; naming sends :func:`names_payload` alone."""
-    import json
-
     xy = np.empty(2 * len(points["ids"]), dtype="<f4")
     xy[0::2] = points["x"]
     xy[1::2] = points["y"]
@@ -173,8 +186,6 @@ def layout_payload(points, version=0):
 def names_payload(points, version=0):
     """What the maps are named, for the layout with the same signature: each
     map's legend index as base64 uint16, and the legend."""
-    import json
-
     entries, codes = legend(points)
     payload = {
         "version": version,
@@ -185,7 +196,7 @@ def names_payload(points, version=0):
     return json.dumps(payload, separators=(",", ":"))
 
 
-def progress(samples, annotator, maps_field="actmaps"):
+def progress(samples, annotator, maps_field=MAPS_FIELD):
     """``{"total", "named", "not_nameable", "unnamed", "concepts"}`` for an
     annotator, counted by the database (never from a client's copy)."""
     total = samples.count(f"{maps_field}.detections")
@@ -201,26 +212,11 @@ def progress(samples, annotator, maps_field="actmaps"):
     }
 
 
-def existing_map_ids(samples, ids, maps_field="actmaps"):
-    """The ids among ``ids`` that are maps in ``maps_field``, in their given
-    order without repeats (others, e.g. sample ids from another selection,
-    or maps deleted since, are left out)."""
-    valid = []
-    for i in dict.fromkeys(ids):
-        try:
-            valid.append(ObjectId(i))
-        except Exception:
-            continue
-    path = f"{maps_field}.detections._id"
-    found = set(samples._dataset._sample_collection.distinct(path, {path: {"$in": valid}}))
-    return [str(o) for o in valid if o in found]
-
-
-def map_records(samples, map_ids, maps_field="actmaps", annotator=None):
+def map_records(samples, map_ids, maps_field=MAPS_FIELD, annotator=None):
     """``{map_id: {filepath, bounding_box, heatmap, channel, rank, share,
     sample_id, concept}}`` for the given maps, in one query; ``concept`` is
     ``annotator``'s name for the map (``None`` without an annotator)."""
-    concept_path = f"$m.{concept_field(annotator, maps_field).rsplit('.', 1)[1]}" if annotator else None
+    concept_path = f"$m.{concept_attribute(annotator)}" if annotator else None
     wanted = [ObjectId(i) for i in map_ids]
     path = f"{maps_field}.detections"
     pipeline = [
@@ -241,8 +237,6 @@ def map_records(samples, map_ids, maps_field="actmaps", annotator=None):
             }
         },
     ]
-    from fiftyone.core.utils import deserialize_numpy_array
-
     records = {}
     for row in samples._dataset._sample_collection.aggregate(pipeline):
         heatmap = row.get("heatmap")
@@ -318,21 +312,17 @@ THUMBNAIL_STYLE = 3
 def thumbnail_path(map_id, size=160, cache_dir=None):
     """Where the thumbnail of ``map_id`` is cached. Map ids are never
     reused (recomputed maps get new ids), so a cached file stays valid."""
-    import tempfile
-
     cache_dir = cache_dir or os.path.join(tempfile.gettempdir(), "interactive-naming-thumbnails")
     return os.path.join(cache_dir, map_id[-2:], f"{map_id}-{size}-v{THUMBNAIL_STYLE}.png")
 
 
 def media_url(path):
     """The App server's URL for a local file (its ``/media`` route)."""
-    from urllib.parse import quote
-
     return "/media?filepath=" + quote(path, safe="")
 
 
 def gallery_page(
-    samples, map_ids, page=0, per_page=24, maps_field="actmaps", size=160, annotator=None, colors=None
+    samples, map_ids, page=0, per_page=24, maps_field=MAPS_FIELD, size=160, annotator=None, colors=None
 ):
     """One page of the selection as thumbnails: ``{"items": [{"map_id",
     "src", "caption", "concept", "color"}], "page", "pages"}``; ``concept``
@@ -376,13 +366,13 @@ def gallery_page(
     return {"items": items, "page": page, "pages": pages}
 
 
-def name_maps(samples, map_ids, concept, annotator, maps_field="actmaps"):
+def name_maps(samples, map_ids, concept, annotator, maps_field=MAPS_FIELD):
     """Name (or with ``None``, unname) maps and return the undo record."""
     result = assign_concept(samples, map_ids, concept, annotator, maps_field=maps_field)
     return {"kind": "assign", "annotator": annotator, "previous": result["previous"], "concept": concept}
 
 
-def undo(samples, record, maps_field="actmaps"):
+def undo(samples, record, maps_field=MAPS_FIELD):
     """Undo a naming action recorded by :func:`name_maps`."""
     if not record:
         raise ValueError("nothing to undo")
@@ -394,20 +384,18 @@ def undo(samples, record, maps_field="actmaps"):
     return restore_assignments(samples, kept, record["annotator"], maps_field=maps_field)
 
 
-def selection_view(samples, map_ids, maps_field="actmaps"):
+def selection_view(samples, map_ids, maps_field=MAPS_FIELD):
     """A patches view of the given maps, for the App's grid."""
     return samples.select_labels(ids=list(map_ids), fields=maps_field).to_patches(maps_field)
 
 
-def concept_view(samples, annotator, concept, maps_field="actmaps"):
+def concept_view(samples, annotator, concept, maps_field=MAPS_FIELD):
     """A patches view of ``annotator``'s maps named ``concept``."""
-    from fiftyone import ViewField as F
-
-    attribute = concept_field(annotator, maps_field).rsplit(".", 1)[1]
+    attribute = concept_attribute(annotator)
     return samples.filter_labels(maps_field, F(attribute) == concept).to_patches(maps_field)
 
 
-def save_concept_view(samples, annotator, concept, maps_field="actmaps"):
+def save_concept_view(samples, annotator, concept, maps_field=MAPS_FIELD):
     """Save :func:`concept_view` on the dataset as ``"<annotator>: <concept>"``
     (replacing an older one of that name) and return the name. The view
     filters by the name, so after a rename it must be saved again."""
@@ -418,17 +406,13 @@ def save_concept_view(samples, annotator, concept, maps_field="actmaps"):
     return name
 
 
-def maps_of_concept(samples, annotator, concept, maps_field="actmaps"):
+def maps_of_concept(samples, annotator, concept, maps_field=MAPS_FIELD):
     """Ids of ``annotator``'s maps named ``concept`` (``None``: unnamed)."""
-    from fiftyone import ViewField as F
-
-    path = concept_field(annotator, maps_field)
-    attribute = path.rsplit(".", 1)[1]
-    view = samples.filter_labels(maps_field, F(attribute) == concept, only_matches=True)
+    view = samples.filter_labels(maps_field, F(concept_attribute(annotator)) == concept, only_matches=True)
     return view.values(f"{maps_field}.detections.id", unwind=True)
 
 
-def snapshot(samples, annotator, concepts, maps_field="actmaps"):
+def snapshot(samples, annotator, concepts, maps_field=MAPS_FIELD):
     """``{map_id: concept}`` for all maps of ``concepts``: taken before a
     rename, merge or delete, it is what undoing them needs."""
     previous = {}
@@ -438,12 +422,10 @@ def snapshot(samples, annotator, concepts, maps_field="actmaps"):
     return previous
 
 
-def manage(samples, action, annotator, maps_field="actmaps", **kwargs):
+def manage(samples, action, annotator, maps_field=MAPS_FIELD, **kwargs):
     """Rename, merge or delete with an undo record. ``action`` is
     ``"rename"`` (``concept``, ``new_name``), ``"merge"`` (``concepts``,
     ``into``) or ``"delete"`` (``concept``)."""
-    from . import store
-
     if action == "rename":
         previous = snapshot(samples, annotator, [kwargs["concept"]], maps_field)
         count = store.rename_concept(samples, annotator, kwargs["concept"], kwargs["new_name"], maps_field)

@@ -28,10 +28,14 @@ from the stage itself (:func:`lassoed_map_ids`).
 """
 
 import hashlib
-import time
-import uuid
 
+import fiftyone.server.view as fosv
 from bson import ObjectId
+from fiftyone.core.stages import ViewStage
+
+from ..maps.compute import MAPS_RUN_TYPE
+from ..storage import MAPS_FIELD
+from .store import existing_map_ids
 
 _STAGES = "fiftyone.core.stages."
 
@@ -51,10 +55,18 @@ SOURCE_LABELS = {
 
 
 def _existing(samples, ids, maps_field):
-    # the ids among ``ids`` that are maps of ``maps_field`` (no circular import)
-    from .naming import existing_map_ids
-
     return existing_map_ids(samples, ids, maps_field)
+
+
+def maps_fields(dataset):
+    """The fields of ``dataset`` that hold maps: those with an
+    activation-maps run, in the order the runs were made."""
+    fields = []
+    for key in dataset.list_runs():
+        config = dataset.get_run_info(key).config
+        if getattr(config, "run_type", None) == MAPS_RUN_TYPE:
+            fields.append(config.maps_field)
+    return fields
 
 
 def _as_list(value):
@@ -86,7 +98,7 @@ def _is_maps_patches(collection, maps_field):
     return bool(getattr(collection, "_is_patches", False)) and getattr(collection, "_label_fields", None) == [maps_field]
 
 
-def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
+def lassoed_map_ids(base_view, extended, maps_field=MAPS_FIELD):
     """The maps an Embeddings-panel lasso selected, from the App's extended
     stages.
 
@@ -100,7 +112,7 @@ def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
         The App's extended stages, ``{"fiftyone.core.stages.<Stage>":
         kwargs}`` (the ``extended`` request parameter; kwargs as a dict or as
         ``[[name, value], ...]``).
-    maps_field : str, default "actmaps"
+    maps_field : str, default ``MAPS_FIELD`` ("actmaps")
 
     Returns
     -------
@@ -126,8 +138,6 @@ def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
     """
     if not extended:
         return None
-    from fiftyone.core.stages import ViewStage
-
     found = None
     for cls, raw_kwargs in extended.items():
         if not isinstance(cls, str) or not cls.startswith(_STAGES) or raw_kwargs is None:
@@ -156,7 +166,7 @@ def lassoed_map_ids(base_view, extended, maps_field="actmaps"):
     return found
 
 
-def map_ids_in(collection, maps_field="actmaps"):
+def map_ids_in(collection, maps_field=MAPS_FIELD):
     """Every map left in ``collection`` (a samples or patches view, filtered
     or not), without repeats."""
     _, path = collection._get_label_field_path(maps_field, "id")
@@ -165,7 +175,7 @@ def map_ids_in(collection, maps_field="actmaps"):
 
 def app_selections(
     dataset,
-    maps_field="actmaps",
+    maps_field=MAPS_FIELD,
     *,
     base_view=None,
     view=None,
@@ -179,7 +189,7 @@ def app_selections(
     Parameters
     ----------
     dataset : fiftyone.core.dataset.Dataset
-    maps_field : str, default "actmaps"
+    maps_field : str, default ``MAPS_FIELD`` ("actmaps")
     base_view : SampleCollection, optional
         The App's view without extended stages (see :func:`lassoed_map_ids`);
         default ``view``.
@@ -316,68 +326,59 @@ def images_of(collection):
     return collection._root_dataset.select(ids, ordered=False)
 
 
-# ---- undo of operator namings, readable by the naming panel ------------------
-
-UNDO_STORE = "interactive_naming"
+# ---- what an operator's or panel's request carries --------------------------
 
 
-def _undo_key(maps_field, annotator):
-    return f"undo:{maps_field}:{annotator}"
+def base_view(ctx):
+    """The App's view without its extended stages (where the Embeddings
+    panel's lasso lives), from an operator's or panel's request: the saved
+    view, or the view's own stages.
 
-
-def undo_store(dataset):
-    """The dataset's execution store where operators leave their undo
-    records (FiftyOne's ``ExecutionStore``, kept in MongoDB)."""
-    from fiftyone.operators.store import ExecutionStore
-
-    return ExecutionStore.create(UNDO_STORE, dataset._doc.id)
-
-
-def record_undo(dataset, record, maps_field="actmaps"):
-    """Leave ``record`` (from :func:`fiftyone_plugin.concepts.naming.name_maps`) where
-    the naming panel finds it; stamps it with an id and the time. Replaces
-    an older record of the same annotator (undo is one step)."""
-    record = dict(record, id=uuid.uuid4().hex, time=time.time(), source="operator")
-    undo_store(dataset).set(_undo_key(maps_field, record["annotator"]), record)
-    return record
-
-
-def pending_undo(dataset, annotator, maps_field="actmaps"):
-    """The operator's undo record for ``annotator``, or ``None``."""
-    if not annotator:
-        return None
-    return undo_store(dataset).get(_undo_key(maps_field, annotator))
-
-
-def drop_undo(dataset, record, maps_field="actmaps"):
-    """Forget ``record`` (undone, or superseded); another record written
-    since is kept."""
-    store = undo_store(dataset)
-    key = _undo_key(maps_field, record["annotator"])
-    current = store.get(key)
-    if current is not None and current.get("id") == record.get("id"):
-        store.delete(key)
-
-
-def undo_operator_naming(dataset, record, maps_field="actmaps"):
-    """Undo an operator's naming (a record from :func:`record_undo`): the
-    maps still carrying the name it gave get their previous name back; maps
-    renamed since are left as they are (another action owns them now).
+    Parameters
+    ----------
+    ctx : fiftyone.operators.executor.ExecutionContext
 
     Returns
     -------
-    dict
-        ``{"restored": int, "skipped": int}``.
+    SampleCollection
     """
-    from .store import concept_field
-    from .naming import undo
+    # the App server's own reading of its request (a private FiftyOne
+    # module: this is the one place the plugin uses it)
+    params = ctx.request_params
+    return fosv.get_view(ctx.dataset, view_name=params.get("view_name"), stages=params.get("view"), reload=False)
 
-    previous = record["previous"]
-    path = concept_field(record["annotator"], maps_field)
-    view = dataset.select_labels(ids=list(previous), fields=maps_field)
-    ids, names = view.values([f"{maps_field}.detections.id", path], unwind=True)
-    still = {i for i, n in zip(ids, names) if n == record.get("concept")}
-    kept = {i: name for i, name in previous.items() if i in still}
-    restored = undo(dataset, dict(record, previous=kept), maps_field) if kept else 0
-    drop_undo(dataset, record, maps_field)
-    return {"restored": len(kept), "skipped": len(previous) - len(kept), "count": restored}
+
+def request_selections(ctx, maps_field=MAPS_FIELD):
+    """Every selection of maps the App sends with this request, by source:
+    :func:`app_selections` over the request's view, extended stages,
+    selected samples and labels and extended selection.
+
+    Parameters
+    ----------
+    ctx : fiftyone.operators.executor.ExecutionContext
+    maps_field : str, default ``MAPS_FIELD`` ("actmaps")
+
+    Returns
+    -------
+    list of dict
+        as :func:`app_selections` returns.
+    """
+    return app_selections(
+        ctx.dataset,
+        maps_field,
+        base_view=base_view(ctx),
+        view=ctx.view,
+        extended=ctx.request_params.get("extended"),
+        selected=ctx.selected,
+        selected_labels=ctx.selected_labels,
+        extended_selection=ctx.extended_selection,
+    )
+
+
+def selected_map_ids(ctx, maps_field=MAPS_FIELD):
+    """The maps the user selected in the App, from the first selection
+    source of :func:`request_selections` (labels ticked in the grid or
+    modal, patches ticked in a patches view of ``maps_field``, an
+    Embeddings-panel lasso, the extended selection); ``[]`` if none."""
+    found = request_selections(ctx, maps_field)
+    return found[0]["ids"] if found else []

@@ -1,3 +1,4 @@
+# (over 400 lines: the one door to how names are stored; its writes, reads and repair share private helpers)
 """The concept store: per map, per annotator, at most one concept name.
 
 An annotator's concept for a map lives in the map's attribute
@@ -11,12 +12,17 @@ round trip.
 The schema declaration of ``concept_<annotator>`` is the one non-atomic
 part: FiftyOne saves a dataset's field list whole, so two processes
 declaring two annotators at once can lose one declaration. The data is never
-lost, and the readers here repair such a declaration from the data.
+lost, and the readers here repair such a declaration from the data
+(:func:`repair_declarations`).
+
+This module is the one door to that storage scheme: the attribute names
+(:data:`CONCEPT_PREFIX`, :func:`concept_attribute`, :func:`provenance_attribute`
+and their paths), their declaration (:func:`declare_concept`,
+:func:`declare_provenance`, both through :func:`fiftyone_plugin.storage.declare_field`)
+and their repair. Other modules build no ``concept_`` name themselves.
 """
 
-import json
 import re
-import threading
 import unicodedata
 from datetime import datetime, timezone
 
@@ -25,14 +31,12 @@ from bson.errors import InvalidId
 
 import fiftyone as fo
 
-from ..storage import maps_field_of, resolve_maps
+from ..storage import MAPS_FIELD, declare_field, maps_field_of, resolve_maps
 from .names import MAX_NAME_LENGTH, NOT_NAMEABLE  # noqa: F401 (defined in names.py, re-exported here)
 
-EXPORT_FORMAT = "interactive-naming/concepts"
-EXPORT_VERSION = 1
-
 _ANNOTATOR = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-_CONCEPT_PREFIX = "concept_"
+#: an annotator's names live in the map attribute ``concept_<annotator>``
+CONCEPT_PREFIX = "concept_"
 # MongoDB limits the size of one command; large id lists are sent in chunks
 _CHUNK = 50_000
 
@@ -76,28 +80,56 @@ def validate_concept_name(name):
     return trimmed
 
 
-def concept_field(annotator, maps_field="actmaps"):
-    """The path of ``annotator``'s concept attribute on the maps."""
-    return f"{maps_field}.detections.{_CONCEPT_PREFIX}{validate_annotator(annotator)}"
+def concept_attribute(annotator):
+    """The map attribute holding ``annotator``'s names (``concept_alice``).
+
+    Examples
+    --------
+    >>> concept_attribute("alice")
+    'concept_alice'
+    """
+    return CONCEPT_PREFIX + validate_annotator(annotator)
+
+
+def annotator_of(attribute):
+    """The annotator whose names a map attribute holds, or ``None`` when
+    ``attribute`` is not a concept attribute.
+
+    Examples
+    --------
+    >>> annotator_of("concept_alice"), annotator_of("heatmap")
+    ('alice', None)
+    """
+    if not attribute.startswith(CONCEPT_PREFIX):
+        return None
+    annotator = attribute[len(CONCEPT_PREFIX) :]
+    return annotator if _ANNOTATOR.match(annotator) else None
+
+
+def concept_field(annotator, maps_field=MAPS_FIELD):
+    """The path of ``annotator``'s concept attribute on the maps
+    (``actmaps.detections.concept_alice``)."""
+    return f"{maps_field}.detections.{concept_attribute(annotator)}"
 
 
 def _attribute(annotator):
-    return _CONCEPT_PREFIX + annotator
+    # (validated by the callers)
+    return CONCEPT_PREFIX + annotator
 
 
 # Where a name came from when a machine proposed it: ``"suggested"`` (a
 # suggestion the annotator accepted, see fiftyone_plugin.assistance.suggestions) or
 # ``"transferred"`` (fiftyone_plugin.assistance.transfer); absent for names given by
 # hand. The prefix is not ``concept_``, so it is never read as an annotator.
-_PROVENANCE_PREFIX = "provenance_"
+PROVENANCE_PREFIX = "provenance_"
 
 
 def provenance_attribute(annotator):
     """The map attribute holding the provenance of ``annotator``'s names."""
-    return _PROVENANCE_PREFIX + validate_annotator(annotator)
+    return PROVENANCE_PREFIX + validate_annotator(annotator)
 
 
-def provenance_field(annotator, maps_field="actmaps"):
+def provenance_field(annotator, maps_field=MAPS_FIELD):
     """The path of ``annotator``'s provenance attribute on the maps
     (``actmaps.detections.provenance_alice``)."""
     return f"{maps_field}.detections.{provenance_attribute(annotator)}"
@@ -128,6 +160,21 @@ def _chunks(items, size=_CHUNK):
         yield items[start : start + size]
 
 
+def existing_map_ids(samples, ids, maps_field=MAPS_FIELD):
+    """The ids among ``ids`` that are maps in ``maps_field``, in their given
+    order without repeats (others, e.g. sample ids from another selection,
+    or maps deleted since, are left out)."""
+    valid = []
+    for i in dict.fromkeys(ids):
+        try:
+            valid.append(ObjectId(i))
+        except (InvalidId, TypeError):
+            continue
+    path = f"{maps_field}.detections._id"
+    found = set(samples._dataset._sample_collection.distinct(path, {path: {"$in": valid}}))
+    return [str(o) for o in valid if o in found]
+
+
 def _current_assignments(dataset, maps_field, oids, attribute):
     """``{map_id: concept or None}`` for the given maps that exist."""
     found = {}
@@ -146,26 +193,16 @@ def _current_assignments(dataset, maps_field, oids, attribute):
     return found
 
 
-# threads of one process share each Dataset object, and with it the field
-# list that a declaration edits and saves
-_DECLARE_LOCK = threading.Lock()
+def declare_concept(dataset, maps_field, annotator):
+    """Declare ``annotator``'s concept attribute (a string) on the maps of
+    ``dataset``, if it is not declared yet (safe against another process
+    declaring at the same time: see :func:`fiftyone_plugin.storage.declare_field`)."""
+    declare_field(dataset, concept_field(annotator, maps_field), fo.StringField)
 
 
-def _declare(dataset, maps_field, annotator):
-    path = concept_field(annotator, maps_field)
-    if dataset.get_field(path) is not None:
-        return
-    with _DECLARE_LOCK:
-        for _ in range(5):
-            dataset.reload()  # another process may have declared it, or saved over ours
-            if dataset.get_field(path) is not None:
-                return
-            try:
-                dataset.add_sample_field(path, fo.StringField)
-            except ValueError:
-                continue  # declared meanwhile; the reload above sees it
-    if dataset.get_field(path) is None:
-        raise RuntimeError(f"could not declare {path!r} on {dataset.name!r}")
+def declare_provenance(dataset, maps_field, annotator):
+    """Declare ``annotator``'s provenance attribute (a string) on the maps."""
+    declare_field(dataset, provenance_field(annotator, maps_field), fo.StringField)
 
 
 def _annotators_in_data(dataset, maps_field):
@@ -176,11 +213,11 @@ def _annotators_in_data(dataset, maps_field):
         {"$unwind": f"${maps_field}.detections"},
         {"$project": {"k": {"$objectToArray": f"${maps_field}.detections"}}},
         {"$unwind": "$k"},
-        {"$match": {"k.k": {"$regex": f"^{_CONCEPT_PREFIX}"}}},
+        {"$match": {"k.k": {"$regex": f"^{CONCEPT_PREFIX}"}}},
         {"$group": {"_id": "$k.k"}},
     ]
-    found = (row["_id"][len(_CONCEPT_PREFIX) :] for row in dataset._sample_collection.aggregate(pipeline))
-    return {a for a in found if _ANNOTATOR.match(a)}
+    found = (annotator_of(row["_id"]) for row in dataset._sample_collection.aggregate(pipeline))
+    return {a for a in found if a is not None}
 
 
 def _has_data(dataset, maps_field, annotator):
@@ -207,7 +244,7 @@ def _write(dataset, maps_field, attribute, match, array_filter, concept, clear=(
     )
 
 
-def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
+def assign_concept(samples, map_ids, concept, annotator, maps_field=MAPS_FIELD):
     """Name maps: give every map in ``map_ids`` the concept ``concept`` in
     ``annotator``'s namespace (``None`` clears their names).
 
@@ -252,7 +289,7 @@ def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
         )
 
     if concept is not None:
-        _declare(dataset, maps_field, annotator)
+        declare_concept(dataset, maps_field, annotator)
     for chunk in _chunks(oids):
         _write(
             dataset,
@@ -270,7 +307,7 @@ def assign_concept(samples, map_ids, concept, annotator, maps_field="actmaps"):
     }
 
 
-def restore_assignments(samples, previous, annotator, maps_field="actmaps"):
+def restore_assignments(samples, previous, annotator, maps_field=MAPS_FIELD):
     """Undo: put back the names in ``previous`` (as returned by
     :func:`assign_concept`), one write per distinct old name."""
     by_name = {}
@@ -286,24 +323,34 @@ def _declared_annotators(samples, maps_field):
     # this dataset object was loaded
     samples._dataset.reload()
     maps_field_of(samples, maps_field)
-    prefix = f"{maps_field}.detections.{_CONCEPT_PREFIX}"
+    prefix = f"{maps_field}.detections.{CONCEPT_PREFIX}"
     schema = samples._dataset.get_field_schema(flat=True)
     return {path[len(prefix) :] for path in schema if path.startswith(prefix)}
 
 
-def list_annotators(samples, maps_field="actmaps"):
+def _repair(samples, maps_field):
+    # the declared annotators, after declaring those found only in the data
+    declared = _declared_annotators(samples, maps_field)
+    lost = _annotators_in_data(samples._dataset, maps_field) - declared
+    for annotator in sorted(lost):
+        declare_concept(samples._dataset, maps_field, annotator)
+    return declared | lost, sorted(lost)
+
+
+def repair_declarations(samples, maps_field=MAPS_FIELD):
+    """Declare the concept attribute of every annotator whose names are in
+    the data but whose declaration was lost (two processes declaring at
+    once: see the module's notes). Returns the annotators repaired."""
+    return _repair(_maps(samples, maps_field), maps_field)[1]
+
+
+def list_annotators(samples, maps_field=MAPS_FIELD):
     """Annotators who have named maps in ``maps_field`` (declared in the
     schema, or found in the data, whose declaration is then repaired)."""
-    samples = _maps(samples, maps_field)
-    declared = _declared_annotators(samples, maps_field)
-    dataset = samples._dataset
-    for annotator in _annotators_in_data(dataset, maps_field) - declared:
-        _declare(dataset, maps_field, annotator)
-        declared.add(annotator)
-    return sorted(declared)
+    return sorted(_repair(_maps(samples, maps_field), maps_field)[0])
 
 
-def list_concepts(samples, annotator=None, maps_field="actmaps"):
+def list_concepts(samples, annotator=None, maps_field=MAPS_FIELD):
     """Concept -> number of maps, most frequent first.
 
     With ``annotator``, returns ``{concept: count}`` for that annotator (an
@@ -317,7 +364,7 @@ def list_concepts(samples, annotator=None, maps_field="actmaps"):
         annotators = [annotator]
         known = _declared_annotators(samples, maps_field)
         if annotator not in known and _has_data(samples._dataset, maps_field, annotator):
-            _declare(samples._dataset, maps_field, annotator)  # a lost declaration
+            declare_concept(samples._dataset, maps_field, annotator)  # a lost declaration
             known.add(annotator)
     else:
         annotators = known = list_annotators(samples, maps_field)
@@ -336,7 +383,7 @@ def _existing_names(samples, annotator, maps_field):
     return list_concepts(samples._dataset, annotator, maps_field)
 
 
-def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
+def rename_concept(samples, annotator, old, new, maps_field=MAPS_FIELD):
     """Rename ``annotator``'s concept ``old`` to ``new`` (which must not
     exist yet; use :func:`merge_concepts` to join two). Returns the number of
     maps renamed."""
@@ -356,7 +403,7 @@ def rename_concept(samples, annotator, old, new, maps_field="actmaps"):
     return names[old]
 
 
-def merge_concepts(samples, annotator, concepts, into, maps_field="actmaps"):
+def merge_concepts(samples, annotator, concepts, into, maps_field=MAPS_FIELD):
     """Give all maps of ``concepts`` the name ``into`` (new or existing).
     Returns the number of maps whose name changed."""
     samples = _maps(samples, maps_field)
@@ -376,7 +423,7 @@ def merge_concepts(samples, annotator, concepts, into, maps_field="actmaps"):
     return sum(names[c] for c in sources)
 
 
-def delete_concept(samples, annotator, concept, maps_field="actmaps"):
+def delete_concept(samples, annotator, concept, maps_field=MAPS_FIELD):
     """Remove ``annotator``'s concept: its maps become unnamed. Returns the
     number of maps affected."""
     samples = _maps(samples, maps_field)
@@ -392,7 +439,7 @@ def delete_concept(samples, annotator, concept, maps_field="actmaps"):
 def _rewrite(dataset, maps_field, annotator, sources, target):
     attribute = _attribute(annotator)
     if target is not None:
-        _declare(dataset, maps_field, annotator)
+        declare_concept(dataset, maps_field, annotator)
     _write(
         dataset,
         maps_field,
@@ -401,166 +448,3 @@ def _rewrite(dataset, maps_field, annotator, sources, target):
         {attribute: {"$in": sources}},
         target,
     )
-
-
-def _all_maps(dataset, maps_field, annotators):
-    """Every map with its sample, file, layer, channel and names."""
-    path = f"{maps_field}.detections"
-    project = {
-        "_id": 0,
-        "map_id": "$m._id",
-        "sample_id": "$_id",
-        "filepath": "$filepath",
-        "layer": "$m.layer",
-        "channel": "$m.channel",
-    }
-    for a in annotators:
-        project[a] = f"$m.{_attribute(a)}"
-    pipeline = [
-        {"$match": {path: {"$exists": True}}},
-        {"$project": {"filepath": 1, "m": f"${path}"}},
-        {"$unwind": "$m"},
-        {"$project": project},
-    ]
-    return dataset._sample_collection.aggregate(pipeline, allowDiskUse=True)
-
-
-def export_concepts(samples, path=None, maps_field="actmaps", annotators=None):
-    """Write every concept assignment to JSON (and return the document).
-
-    Format (``"format": "interactive-naming/concepts"``, ``"version": 1``)::
-
-        {"format": ..., "version": 1, "dataset": name, "maps_field": ...,
-         "exported_at": ISO time, "annotators": [...],
-         "assignments": [{"annotator", "concept", "map_id", "sample_id",
-                          "filepath", "layer", "channel"}, ...]}
-
-    ``layer``/``channel`` and ``filepath`` let :func:`import_concepts` place
-    names on maps that were recomputed (new ids) or on a rebuilt dataset.
-    """
-    samples, only = resolve_maps(samples, maps_field)
-    only = set(only) if only is not None else None
-    annotators = annotators or list_annotators(samples, maps_field)
-    for a in annotators:
-        validate_annotator(a)
-    sample_ids = set(samples.values("_id"))
-    assignments = []
-    for row in _all_maps(samples._dataset, maps_field, annotators):
-        if row["sample_id"] not in sample_ids:
-            continue
-        if only is not None and str(row["map_id"]) not in only:
-            continue  # a patches view: only its maps
-        for a in annotators:
-            if row.get(a) is not None:
-                assignments.append(
-                    {
-                        "annotator": a,
-                        "concept": row[a],
-                        "map_id": str(row["map_id"]),
-                        "sample_id": str(row["sample_id"]),
-                        "filepath": row["filepath"],
-                        "layer": row.get("layer"),
-                        "channel": row.get("channel"),
-                    }
-                )
-    document = {
-        "format": EXPORT_FORMAT,
-        "version": EXPORT_VERSION,
-        "dataset": samples._dataset.name,
-        "maps_field": maps_field,
-        "exported_at": datetime.now(timezone.utc).isoformat(),
-        "annotators": list(annotators),
-        "assignments": assignments,
-    }
-    if path is not None:
-        with open(path, "w", encoding="utf-8") as f:
-            json.dump(document, f, ensure_ascii=False, indent=1)
-    return document
-
-
-def import_concepts(samples, path_or_document, maps_field="actmaps", annotators=None):
-    """Apply assignments exported by :func:`export_concepts`.
-
-    Each assignment is placed on the map with the same id; failing that, on
-    the map of the same sample (by id, then by filepath) with the same
-    ``layer`` and ``channel`` -- which is how names survive recomputed maps or
-    a rebuilt dataset. Existing names for the same annotator and map are
-    replaced.
-
-    Returns
-    -------
-    dict
-        ``{"assigned": n, "by_id": n, "by_position": n, "unplaced": [...],
-        "invalid": [...]}``; ``unplaced`` lists assignments whose map could
-        not be found, ``invalid`` those with a bad annotator or name.
-    """
-    document = path_or_document
-    if not isinstance(document, dict):
-        with open(path_or_document, encoding="utf-8") as f:
-            try:
-                document = json.load(f)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"not a JSON file: {e}") from None
-    if document.get("format") != EXPORT_FORMAT:
-        raise ValueError(f"not an {EXPORT_FORMAT!r} document")
-    if document.get("version") != EXPORT_VERSION:
-        raise ValueError(f"unsupported version {document.get('version')!r}")
-    rows = document.get("assignments")
-    if not isinstance(rows, list):
-        raise ValueError("document has no 'assignments' list")
-    samples, only = resolve_maps(samples, maps_field)
-    only = set(only) if only is not None else None
-
-    invalid, valid = [], []
-    for row in rows:
-        try:
-            annotator = validate_annotator(row["annotator"])
-            concept = validate_concept_name(row["concept"])
-        except (ValueError, KeyError, TypeError) as e:
-            invalid.append({"assignment": row, "error": str(e)})
-            continue
-        if annotators and annotator not in annotators:
-            continue
-        valid.append((row, annotator, concept))
-
-    by_id, by_sample, by_path = {}, {}, {}
-    sample_ids = set(str(i) for i in samples.values("_id"))
-    for m in _all_maps(samples._dataset, maps_field, []):
-        sid = str(m["sample_id"])
-        if sid not in sample_ids:
-            continue
-        map_id = str(m["map_id"])
-        if only is not None and map_id not in only:
-            continue  # a patches view: only its maps
-        by_id[map_id] = map_id
-        key = (m.get("layer"), m.get("channel"))
-        by_sample[(sid,) + key] = map_id
-        by_path[(m["filepath"],) + key] = map_id
-
-    groups, unplaced = {}, []
-    placed_by_id = placed_by_position = 0
-    for row, annotator, concept in valid:
-        key = (row.get("layer"), row.get("channel"))
-        target = by_id.get(str(row.get("map_id")))
-        if target is not None:
-            placed_by_id += 1
-        else:
-            target = by_sample.get((str(row.get("sample_id")),) + key) or by_path.get(
-                (row.get("filepath"),) + key
-            )
-            if target is None:
-                unplaced.append(row)
-                continue
-            placed_by_position += 1
-        groups.setdefault((annotator, concept), []).append(target)
-
-    for (annotator, concept), ids in groups.items():
-        assign_concept(samples, ids, concept, annotator, maps_field=maps_field)
-
-    return {
-        "assigned": placed_by_id + placed_by_position,
-        "by_id": placed_by_id,
-        "by_position": placed_by_position,
-        "unplaced": unplaced,
-        "invalid": invalid,
-    }

@@ -34,7 +34,7 @@ import numpy as np
 import fiftyone as fo
 
 from ..runs import RunConfig, RunResults, register_run, save_run_results
-from ..storage import MAPS_FIELD, check_field_name
+from ..storage import MAPS_FIELD, check_field_name, check_field_type, declare_field
 from .maptable import read_maps, sample_concepts
 
 RUN_TYPE = "explanations"
@@ -115,25 +115,6 @@ def explain(table, *, coverage="positive", min_share=0.0):
     )
 
 
-def _check_declared(dataset, path, ftype, embedded_doc_type=None):
-    """A field the run will write must be absent or of the type it writes."""
-    existing = dataset.get_field(path)
-    if existing is None:
-        return
-    if not isinstance(existing, ftype) or (
-        embedded_doc_type is not None and getattr(existing, "document_type", None) is not embedded_doc_type
-    ):
-        raise ValueError(
-            f"field {path!r} exists with another type ({type(existing).__name__}); "
-            "choose another field name"
-        )
-
-
-def _declare(dataset, path, ftype, **kwargs):
-    if dataset.get_field(path) is None:
-        dataset.add_sample_field(path, ftype, **kwargs)
-
-
 class ExplanationsConfig(RunConfig):
     """Parameters of :func:`compute_explanations` (see there); the run owns
     the three fields it writes."""
@@ -166,9 +147,9 @@ class ExplanationsConfig(RunConfig):
             )
         _check_coverage(self.coverage, self.min_share)
         dataset = samples._dataset
-        _check_declared(dataset, self.explanation_field, fo.EmbeddedDocumentField, fo.Classifications)
-        _check_declared(dataset, self.coverage_field, fo.FloatField)
-        _check_declared(dataset, self.fully_named_field, fo.BooleanField)
+        check_field_type(dataset, self.explanation_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classifications)
+        check_field_type(dataset, self.coverage_field, fo.FloatField)
+        check_field_type(dataset, self.fully_named_field, fo.BooleanField)
 
 
 class ExplanationsResults(RunResults):
@@ -218,10 +199,10 @@ def _write_explanations(samples, config, table, result):
     samples without maps get None); returns ``(number of samples, {concept:
     samples})``."""
     dataset = samples._dataset
-    _declare(dataset, config.explanation_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classifications)
-    _declare(dataset, f"{config.explanation_field}.classifications.num_maps", fo.IntField)
-    _declare(dataset, config.coverage_field, fo.FloatField)
-    _declare(dataset, config.fully_named_field, fo.BooleanField)
+    declare_field(dataset, config.explanation_field, fo.EmbeddedDocumentField, embedded_doc_type=fo.Classifications)
+    declare_field(dataset, f"{config.explanation_field}.classifications.num_maps", fo.IntField)
+    declare_field(dataset, config.coverage_field, fo.FloatField)
+    declare_field(dataset, config.fully_named_field, fo.BooleanField)
 
     all_ids = samples.values("id")
     labels = dict.fromkeys(all_ids)

@@ -27,6 +27,7 @@ from .layouts import (
     map_points,
     write_points,
 )
+from ..concepts.store import CONCEPT_PREFIX
 from ..runs import Run, RunConfig, RunResults, jsonable, register_run, save_run_results
 from ..storage import MAP_ATTRIBUTES, MAPS_FIELD, check_field_name, resolve_maps
 
@@ -323,7 +324,7 @@ def _write_brain_run(samples, config, map_ids, points, info, progress):
 def _check_points_attribute(samples, maps_field, brain_key, attribute):
     # a layout's points must never land on another map attribute (a concept,
     # the heatmap, another layout's points)
-    if attribute in MAP_ATTRIBUTES or attribute.startswith("concept_") or attribute in _RESERVED:
+    if attribute in MAP_ATTRIBUTES or attribute.startswith(CONCEPT_PREFIX) or attribute in _RESERVED:
         raise ValueError(f"points_attribute {attribute!r} is a map attribute of its own; choose another")
     owners = {
         entry["points_attribute"]: entry["brain_key"]

@@ -13,6 +13,7 @@ from pymongo import UpdateOne
 
 import fiftyone as fo
 
+from ..concepts.store import CONCEPT_PREFIX, annotator_of
 from . import contributions as C
 
 
@@ -64,7 +65,7 @@ def _named_maps_pipeline(maps_field, sample_ids):
         "$arrayToObject": {
             "$filter": {
                 "input": {"$objectToArray": "$$d"},
-                "cond": {"$eq": [{"$substrCP": ["$$this.k", 0, 8]}, "concept_"]},
+                "cond": {"$eq": [{"$substrCP": ["$$this.k", 0, len(CONCEPT_PREFIX)]}, CONCEPT_PREFIX]},
             }
         }
     }
@@ -106,7 +107,7 @@ def refuse_to_lose_names(collection, maps_field, sample_ids, map_identity, *, ch
             if identity != map_identity:
                 lost += len(named)
                 for names in named.values():
-                    annotators.update(k[len("concept_") :] for k in names)
+                    annotators.update(annotator_of(k) for k in names)
     if lost:
         raise ValueError(
             f"recomputing would replace {lost} named map(s) (named by {', '.join(sorted(annotators))}) "

@@ -21,6 +21,7 @@ import fiftyone as fo
 import fiftyone.operators as foo
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.concepts.records import PanelMemory
 from fiftyone_plugin.maps.compute import default_field_names
 from fiftyone_plugin.storage import declare_map_schema
 
@@ -151,14 +152,17 @@ class PanelDriver:
         self.notifications = []
         self.data_patched = []
 
-    def call(self, method, event_args=None, **ctx):
+    def call(self, method, event_args=None, state=None, **ctx):
+        """Run ``method``; ``state`` sends another panel state than the
+        current one (as the App does with an event sent before the answer
+        to an earlier one arrived); the answer patches the current state."""
         result = foo.execute_operator(
             PANEL,
             dataset=self.dataset,
             params={
                 "__method__": method,
                 "panel_id": "panel-1",
-                "panel_state": self.state,
+                "panel_state": self.state if state is None else state,
                 "event_args": event_args or {},
                 **(event_args or {}),
             },
@@ -180,6 +184,13 @@ class PanelDriver:
             else:
                 self.notifications.append(request)
         return result
+
+    def selection(self):
+        """The panel's selection, kept in its memory in the execution store
+        (the state holds its reference and the count)."""
+        ids = PanelMemory(self.dataset, self.state["memory"]).selection()
+        assert self.state["selection_count"] == len(ids)
+        return ids
 
     def type_into(self, path, value):
         pydash.set_(self.state, path, value)
