@@ -193,7 +193,7 @@ def maps_field_of(samples, maps_field):
     return field
 
 
-def resolve_maps(samples, maps_field, whole_images=False, what=None):
+def resolve_maps(samples, *, maps_field=MAPS_FIELD, whole_images=False, what=None):
     """The one rule for which maps a collection stands for.
 
     Every SDK function that takes ``samples`` and a maps field resolves them

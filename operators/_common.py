@@ -30,7 +30,7 @@ def maps_field_input(ctx, inputs, required=True):
 
 def annotator_input(ctx, inputs, maps_field):
     """Annotator id: free text, with the known ones offered."""
-    known = list_annotators(ctx.dataset, maps_field) if maps_field else []
+    known = list_annotators(ctx.dataset, maps_field=maps_field) if maps_field else []
     description = "Letters, digits and underscores" + (
         f"; existing: {', '.join(known)}" if known else ""
     )
@@ -41,7 +41,7 @@ def annotator_input(ctx, inputs, maps_field):
 def concept_choice_input(ctx, inputs, maps_field, annotator, name, label, multiple=False):
     """A dropdown of the annotator's concepts with their counts."""
     try:
-        concepts = list_concepts(ctx.dataset, annotator, maps_field) if annotator else {}
+        concepts = list_concepts(ctx.dataset, annotator, maps_field=maps_field) if annotator else {}
     except ValueError:
         concepts = {}
     if not concepts:

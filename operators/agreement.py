@@ -29,7 +29,7 @@ class ComputeAgreement(foo.Operator):
         inputs = types.Object()
         maps_field = maps_field_input(ctx, inputs)
         if maps_field:
-            known = list_annotators(ctx.dataset, maps_field)
+            known = list_annotators(ctx.dataset, maps_field=maps_field)
             inputs.list(
                 "annotators",
                 types.String(),

@@ -187,7 +187,7 @@ DELETION_COLUMNS = [
 def _concepts_input(ctx, inputs, maps_field, annotator):
     """An optional multi-choice of the annotator's concepts (empty: all)."""
     try:
-        concepts = list_concepts(ctx.dataset, annotator, maps_field) if annotator else {}
+        concepts = list_concepts(ctx.dataset, annotator, maps_field=maps_field) if annotator else {}
     except ValueError:
         concepts = {}
     choices = [types.Choice(c, label=f"{c} ({n})") for c, n in concepts.items() if c != NOT_NAMEABLE]

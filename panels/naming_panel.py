@@ -232,7 +232,7 @@ class NamingPanel(foo.Panel):
     def _refresh_annotators(self, ctx):
         # offered in the annotator field (it also takes a new name)
         maps_field = self._maps_field(ctx)
-        _patch(ctx).annotators = list_annotators(ctx.dataset, maps_field) if maps_field else []
+        _patch(ctx).annotators = list_annotators(ctx.dataset, maps_field=maps_field) if maps_field else []
 
     def _refresh_gallery(self, ctx):
         maps_field = self._maps_field(ctx)
@@ -397,7 +397,7 @@ class NamingPanel(foo.Panel):
             self._say(ctx, "Select maps first", error=True)
             return
         try:
-            record = naming.name_maps(ctx.dataset, ids, concept, annotator, maps_field)
+            record = naming.name_maps(ctx.dataset, ids, concept, annotator, maps_field=maps_field)
         except ValueError as e:
             self._say(ctx, str(e), error=True)
             return

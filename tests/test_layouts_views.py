@@ -324,7 +324,7 @@ def named(dataset):
 def test_patches_view_stands_for_its_maps(named):
     ds, ids = named
     patches = ds.limit(2).to_patches("actmaps")  # the first 6 maps
-    assert resolve_maps(patches, "actmaps")[1] == ids[:6]
+    assert resolve_maps(patches, maps_field="actmaps")[1] == ids[:6]
     assert fpl.list_concepts(patches, "alice") == {"dots": 3, "stripes": 3}
     assert fpl.list_concepts(patches)["bob"] == {"x": 3, "y": 3}
     result = fpl.assign_concept(patches, ids[:2], "head", "carol")

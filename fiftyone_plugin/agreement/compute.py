@@ -176,8 +176,8 @@ def compute_agreement(
     1955 (``scipy.optimize.linear_sum_assignment``).
     """
     # a patches view of the maps field stands for its maps (one shared rule)
-    samples, _ = resolve_maps(samples, maps_field, what="compute_agreement")
-    known = list_annotators(samples, maps_field)
+    samples, _ = resolve_maps(samples, maps_field=maps_field, what="compute_agreement")
+    known = list_annotators(samples, maps_field=maps_field)
     if annotators is None:
         excluded = set(exclude or ())
         annotators = [a for a in known if a not in excluded]

@@ -35,7 +35,7 @@ def _all_maps(dataset, maps_field, annotators):
     return dataset._sample_collection.aggregate(pipeline, allowDiskUse=True)
 
 
-def export_concepts(samples, path=None, maps_field=MAPS_FIELD, annotators=None):
+def export_concepts(samples, path=None, *, maps_field=MAPS_FIELD, annotators=None):
     """Write every concept assignment to JSON (and return the document).
 
     Format (``"format": "interactive-naming/concepts"``, ``"version": 1``)::
@@ -48,9 +48,9 @@ def export_concepts(samples, path=None, maps_field=MAPS_FIELD, annotators=None):
     ``layer``/``channel`` and ``filepath`` let :func:`import_concepts` place
     names on maps that were recomputed (new ids) or on a rebuilt dataset.
     """
-    samples, only = resolve_maps(samples, maps_field)
+    samples, only = resolve_maps(samples, maps_field=maps_field)
     only = set(only) if only is not None else None
-    annotators = annotators or list_annotators(samples, maps_field)
+    annotators = annotators or list_annotators(samples, maps_field=maps_field)
     for a in annotators:
         validate_annotator(a)
     sample_ids = set(samples.values("_id"))
@@ -88,7 +88,7 @@ def export_concepts(samples, path=None, maps_field=MAPS_FIELD, annotators=None):
     return document
 
 
-def import_concepts(samples, path_or_document, maps_field=MAPS_FIELD, annotators=None):
+def import_concepts(samples, path_or_document, *, maps_field=MAPS_FIELD, annotators=None):
     """Apply assignments exported by :func:`export_concepts`.
 
     Each assignment is placed on the map with the same id; failing that, on
@@ -118,7 +118,7 @@ def import_concepts(samples, path_or_document, maps_field=MAPS_FIELD, annotators
     rows = document.get("assignments")
     if not isinstance(rows, list):
         raise ValueError("document has no 'assignments' list")
-    samples, only = resolve_maps(samples, maps_field)
+    samples, only = resolve_maps(samples, maps_field=maps_field)
     only = set(only) if only is not None else None
 
     invalid, valid = [], []

@@ -200,7 +200,7 @@ def progress(samples, annotator, maps_field=MAPS_FIELD):
     """``{"total", "named", "not_nameable", "unnamed", "concepts"}`` for an
     annotator, counted by the database (never from a client's copy)."""
     total = samples.count(f"{maps_field}.detections")
-    concepts = list_concepts(samples, annotator, maps_field) if annotator else {}
+    concepts = list_concepts(samples, annotator, maps_field=maps_field) if annotator else {}
     not_nameable = concepts.pop(NOT_NAMEABLE, 0)
     named = sum(concepts.values())
     return {
@@ -366,7 +366,7 @@ def gallery_page(
     return {"items": items, "page": page, "pages": pages}
 
 
-def name_maps(samples, map_ids, concept, annotator, maps_field=MAPS_FIELD):
+def name_maps(samples, map_ids, concept, annotator, *, maps_field=MAPS_FIELD):
     """Name (or with ``None``, unname) maps and return the undo record."""
     result = assign_concept(samples, map_ids, concept, annotator, maps_field=maps_field)
     return {"kind": "assign", "annotator": annotator, "previous": result["previous"], "concept": concept}
@@ -428,13 +428,13 @@ def manage(samples, action, annotator, maps_field=MAPS_FIELD, **kwargs):
     ``into``) or ``"delete"`` (``concept``)."""
     if action == "rename":
         previous = snapshot(samples, annotator, [kwargs["concept"]], maps_field)
-        count = store.rename_concept(samples, annotator, kwargs["concept"], kwargs["new_name"], maps_field)
+        count = store.rename_concept(samples, annotator, kwargs["concept"], kwargs["new_name"], maps_field=maps_field)
     elif action == "merge":
         previous = snapshot(samples, annotator, kwargs["concepts"], maps_field)
-        count = store.merge_concepts(samples, annotator, kwargs["concepts"], kwargs["into"], maps_field)
+        count = store.merge_concepts(samples, annotator, kwargs["concepts"], kwargs["into"], maps_field=maps_field)
     elif action == "delete":
         previous = snapshot(samples, annotator, [kwargs["concept"]], maps_field)
-        count = store.delete_concept(samples, annotator, kwargs["concept"], maps_field)
+        count = store.delete_concept(samples, annotator, kwargs["concept"], maps_field=maps_field)
     else:
         raise ValueError(f"unknown action {action!r}")
     return count, {"kind": action, "annotator": annotator, "previous": previous}

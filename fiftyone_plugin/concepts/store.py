@@ -43,7 +43,7 @@ _CHUNK = 50_000
 
 def _maps(samples, maps_field):
     # a patches view of the maps field stands for its maps (storage.resolve_maps)
-    return resolve_maps(samples, maps_field)[0]
+    return resolve_maps(samples, maps_field=maps_field)[0]
 
 
 def validate_annotator(annotator):
@@ -244,7 +244,7 @@ def _write(dataset, maps_field, attribute, match, array_filter, concept, clear=(
     )
 
 
-def assign_concept(samples, map_ids, concept, annotator, maps_field=MAPS_FIELD):
+def assign_concept(samples, map_ids, concept, annotator, *, maps_field=MAPS_FIELD):
     """Name maps: give every map in ``map_ids`` the concept ``concept`` in
     ``annotator``'s namespace (``None`` clears their names).
 
@@ -307,7 +307,7 @@ def assign_concept(samples, map_ids, concept, annotator, maps_field=MAPS_FIELD):
     }
 
 
-def restore_assignments(samples, previous, annotator, maps_field=MAPS_FIELD):
+def restore_assignments(samples, previous, annotator, *, maps_field=MAPS_FIELD):
     """Undo: put back the names in ``previous`` (as returned by
     :func:`assign_concept`), one write per distinct old name."""
     by_name = {}
@@ -344,13 +344,13 @@ def repair_declarations(samples, maps_field=MAPS_FIELD):
     return _repair(_maps(samples, maps_field), maps_field)[1]
 
 
-def list_annotators(samples, maps_field=MAPS_FIELD):
+def list_annotators(samples, *, maps_field=MAPS_FIELD):
     """Annotators who have named maps in ``maps_field`` (declared in the
     schema, or found in the data, whose declaration is then repaired)."""
     return sorted(_repair(_maps(samples, maps_field), maps_field)[0])
 
 
-def list_concepts(samples, annotator=None, maps_field=MAPS_FIELD):
+def list_concepts(samples, annotator=None, *, maps_field=MAPS_FIELD):
     """Concept -> number of maps, most frequent first.
 
     With ``annotator``, returns ``{concept: count}`` for that annotator (an
@@ -367,7 +367,7 @@ def list_concepts(samples, annotator=None, maps_field=MAPS_FIELD):
             declare_concept(samples._dataset, maps_field, annotator)  # a lost declaration
             known.add(annotator)
     else:
-        annotators = known = list_annotators(samples, maps_field)
+        annotators = known = list_annotators(samples, maps_field=maps_field)
     queried = [a for a in annotators if a in known]
     results = samples.aggregate(
         [fo.CountValues(concept_field(a, maps_field)) for a in queried]
@@ -380,10 +380,10 @@ def list_concepts(samples, annotator=None, maps_field=MAPS_FIELD):
 
 
 def _existing_names(samples, annotator, maps_field):
-    return list_concepts(samples._dataset, annotator, maps_field)
+    return list_concepts(samples._dataset, annotator, maps_field=maps_field)
 
 
-def rename_concept(samples, annotator, old, new, maps_field=MAPS_FIELD):
+def rename_concept(samples, annotator, old, new, *, maps_field=MAPS_FIELD):
     """Rename ``annotator``'s concept ``old`` to ``new`` (which must not
     exist yet; use :func:`merge_concepts` to join two). Returns the number of
     maps renamed."""
@@ -403,7 +403,7 @@ def rename_concept(samples, annotator, old, new, maps_field=MAPS_FIELD):
     return names[old]
 
 
-def merge_concepts(samples, annotator, concepts, into, maps_field=MAPS_FIELD):
+def merge_concepts(samples, annotator, concepts, into, *, maps_field=MAPS_FIELD):
     """Give all maps of ``concepts`` the name ``into`` (new or existing).
     Returns the number of maps whose name changed."""
     samples = _maps(samples, maps_field)
@@ -423,7 +423,7 @@ def merge_concepts(samples, annotator, concepts, into, maps_field=MAPS_FIELD):
     return sum(names[c] for c in sources)
 
 
-def delete_concept(samples, annotator, concept, maps_field=MAPS_FIELD):
+def delete_concept(samples, annotator, concept, *, maps_field=MAPS_FIELD):
     """Remove ``annotator``'s concept: its maps become unnamed. Returns the
     number of maps affected."""
     samples = _maps(samples, maps_field)

@@ -121,7 +121,7 @@ class DeletionConfig(RunConfig):
     def wanted(self, samples):
         """The concepts to delete (sorted): the requested ones, checked
         against the annotator's, or all of them."""
-        known = set(list_concepts(samples, self.annotator, self.maps_field)) - {NOT_NAMEABLE}
+        known = set(list_concepts(samples, self.annotator, maps_field=self.maps_field)) - {NOT_NAMEABLE}
         if self.concepts is None:
             return sorted(known)
         unknown = [c for c in self.concepts if c not in known]

@@ -108,7 +108,7 @@ def check_classification_field(samples, name, what):
 def check_annotator(samples, annotator, *, maps_field=MAPS_FIELD):
     """``annotator`` must have named (or judged) maps in ``maps_field``."""
     validate_annotator(annotator)
-    known = list_annotators(samples, maps_field)
+    known = list_annotators(samples, maps_field=maps_field)
     if annotator not in known:
         raise ValueError(
             f"annotator {annotator!r} has named no maps in {maps_field!r}; "
@@ -147,7 +147,7 @@ def read_maps(samples, annotator, *, maps_field=MAPS_FIELD, prediction_field=Non
         prediction / ground-truth field.
     """
     # whole images: a patches view is refused with the shared rule's message
-    resolve_maps(samples, maps_field, whole_images=True)
+    resolve_maps(samples, maps_field=maps_field, whole_images=True)
     check_annotator(samples, annotator, maps_field=maps_field)
     prediction_field = prediction_field_of(samples, maps_field, prediction_field=prediction_field)
     check_classification_field(samples, prediction_field, "prediction field")

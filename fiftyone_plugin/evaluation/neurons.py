@@ -298,7 +298,7 @@ def neuron_correspondence(samples, annotator, *, maps_field=MAPS_FIELD, run_key=
         unknown annotator, or no map with a real concept; raised before
         the run is registered.
     """
-    samples, _ = resolve_maps(samples, maps_field, what="neuron_correspondence")
+    samples, _ = resolve_maps(samples, maps_field=maps_field, what="neuron_correspondence")
     table = read_maps(samples, annotator, maps_field=maps_field)
     run_key = check_field_name(
         run_key or default_run_key("neuron_correspondence", annotator, maps_field), "run_key"

@@ -213,7 +213,7 @@ def neurons_section(table):
 def agreement_section(samples, maps_field, annotators):
     """Krippendorff's alphas of the annotators (default: all but the
     consensus) and their pairwise matrix; returns ``(html, status)``."""
-    known = [a for a in list_annotators(samples, maps_field) if a != "consensus"]
+    known = [a for a in list_annotators(samples, maps_field=maps_field) if a != "consensus"]
     chosen = annotators if annotators is not None else known
     if len(chosen) < 2:
         return (

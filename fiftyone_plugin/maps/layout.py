@@ -259,7 +259,7 @@ def compute_map_visualization(
        and Projection for Dimension Reduction", arXiv:1802.03426, 2018.
     """
     # 1 validate
-    samples, _ = resolve_maps(samples, maps_field, what="compute_map_visualization")
+    samples, _ = resolve_maps(samples, maps_field=maps_field, what="compute_map_visualization")
     config = LayoutConfig(
         maps_field=maps_field, brain_key=brain_key, layout_method=method, num_neighbors=num_neighbors,
         min_dist=min_dist, seed=seed, points_attribute=points_attribute, reducer_kwargs=kwargs,
