@@ -46,7 +46,7 @@ class AssignConcept(foo.Operator):
     def config(self):
         return _config(
             "assign_concept",
-            "Interactive naming: name selected maps",
+            "Name selected maps (interactive naming)",
             "Assign the maps selected in the App (grid, patches, Embeddings lasso) or, explicitly, all maps in the view to a concept",
         )
 
@@ -157,7 +157,7 @@ class _ManageConcepts(foo.Operator):
 
     @property
     def config(self):
-        return _config(self.NAME, f"Interactive naming: {self.LABEL.lower()}", self.DESCRIPTION)
+        return _config(self.NAME, f"{self.LABEL} (interactive naming)", self.DESCRIPTION)
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -210,7 +210,7 @@ class DeleteConcept(_ManageConcepts):
 class ExportConcepts(foo.Operator):
     @property
     def config(self):
-        return _config("export_concepts", "Interactive naming: export concepts", "Download (or write) all concept names as JSON")
+        return _config("export_concepts", "Export concepts (interactive naming)", "Download (or write) all concept names as JSON")
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -232,7 +232,7 @@ class ExportConcepts(foo.Operator):
 class ImportConcepts(foo.Operator):
     @property
     def config(self):
-        return _config("import_concepts", "Interactive naming: import concepts", "Apply concept names from an exported JSON file")
+        return _config("import_concepts", "Import concepts (interactive naming)", "Apply concept names from an exported JSON file")
 
     def resolve_input(self, ctx):
         inputs = types.Object()

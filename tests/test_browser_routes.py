@@ -277,7 +277,7 @@ def test_evaluations_from_a_patches_view_and_the_untrustworthy_top_view(world, a
     page.wait_for_timeout(3000)
     app.shot("routes-05-untrustworthy")
     assert page.get_by_text(re.compile("does not exist")).count() == 0
-    flagged = [v for v in ds.list_saved_views() if v.startswith("untrustworthy:")]
+    flagged = [v for v in ds.list_saved_views() if v.startswith("naming: untrustworthy")]
     if flagged:
         # the operator opened one flagged type's saved view
         counts = {len(ds.load_saved_view(v)) for v in flagged}
