@@ -450,3 +450,18 @@ def test_operator_search_finds_the_operator_of_each_capability():
         assert [c.name for c in configs if word in (c.description or "").lower() and c.name != intended] == [], word
     # every label starts with its capability, not with the plugin's name
     assert not [c.name for c in configs if c.label.lower().startswith("interactive naming")]
+
+
+def test_the_report_form_chooses_the_annotators_it_compares(small, workdir):
+    ids = small.values("actmaps.detections.id", unwind=True)
+    fpl.assign_concept(small, ids, "thing", "bob")
+    fpl.assign_concept(small, ids[:2], "x", "carol")  # half-done: not compared by default
+    params = {"maps_field": "actmaps", "annotator": "alice"}
+    field = resolve(small, "write_report", params).type.properties["agreement_annotators"]
+    assert field.default == ["alice", "bob"]
+    path = os.path.join(workdir, "op-agreement.html")
+    result = foo.execute_operator(uri("write_report"), dataset=small,
+                                  params=dict(params, path=path, agreement_annotators=["bob", "carol"]))
+    assert result.error is None, result.error
+    with open(path, encoding="utf-8") as f:
+        assert "Krippendorff's alpha over bob, carol, invariant" in f.read()
