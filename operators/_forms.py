@@ -8,6 +8,8 @@ buttons), and the pieces it is made of (:class:`Form`, :func:`annotator_choice`,
 import math
 import numbers
 
+import numpy as np
+
 import fiftyone.operators as foo
 import fiftyone.operators.types as types
 from fiftyone.operators.store import ExecutionStore
@@ -88,7 +90,9 @@ def tidy(value):
         return {key: item for key, item in cleaned.items() if not _empty(item)}
     if isinstance(value, (list, tuple)):
         return [tidy(item) for item in value]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if not isinstance(value, numbers.Real):
         return value
     if isinstance(value, numbers.Integral):
         return int(value)

@@ -3,6 +3,7 @@
 
 import asyncio
 import base64
+import doctest
 import inspect
 import json
 import os
@@ -23,6 +24,7 @@ from fiftyone_plugin.concepts.selection import selection_key
 from fiftyone_plugin.maps.compute import default_field_names
 
 from operators import OPERATORS
+from operators import _forms as forms
 from tests.support.helpers import build, untrustworthy_specs
 
 PLUGIN = "@interactive-naming/interactive-naming"
@@ -465,3 +467,10 @@ def test_the_report_form_chooses_the_annotators_it_compares(small, workdir):
     assert result.error is None, result.error
     with open(path, encoding="utf-8") as f:
         assert "Krippendorff's alpha over bob, carol, invariant" in f.read()
+
+
+def test_the_examples_of_the_operators_skeleton_run():
+    # tests/test_doctests.py covers fiftyone_plugin; operators/_forms.py's
+    # examples (rounding, tidying) run here
+    found = doctest.testmod(forms)
+    assert found.attempted >= 3 and found.failed == 0
