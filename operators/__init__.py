@@ -10,9 +10,11 @@ from .assistance import (
 )
 from .compute import ComputeActivationMaps, ComputeMapLayout
 from .evaluation import (
+    ClearSavedViews,
     ComputeExplanations,
     FindUntrustworthyConcepts,
     NeuronCorrespondence,
+    OpenSavedView,
     SummarizeConcepts,
     WriteReport,
 )
@@ -39,6 +41,8 @@ OPERATORS = [
     FindUntrustworthyConcepts,
     NeuronCorrespondence,
     WriteReport,
+    OpenSavedView,
+    ClearSavedViews,
     ComputeAgreement,
     SuggestConcepts,
     AcceptSuggestions,

@@ -1,6 +1,5 @@
 """Operators that compute: activation maps and their layout."""
 
-import fiftyone.operators as foo
 import fiftyone.operators.types as types
 import fiftyone.zoo as foz
 
@@ -8,7 +7,8 @@ import fiftyone_plugin as fpl
 from fiftyone_plugin.storage import MAPS_FIELD
 from fiftyone_plugin.demo import load_model as load_demo_model
 
-from ._common import maps_field_input, output_summary, report_progress
+from ._common import report_progress
+from ._forms import RunOperator
 
 MODEL_SOURCES = {
     "demo": "Concept-world demo model",
@@ -71,25 +71,16 @@ def compute_maps_kwargs(params, *, delegated):
     )
 
 
-class ComputeActivationMaps(foo.Operator):
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="compute_activation_maps",
-            label="Interactive naming: compute activation maps",
-            description="Find each image's significant activation maps for its prediction",
-            dynamic=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
-            default_choice_to_delegated=True,
-        )
+class ComputeActivationMaps(RunOperator):
+    NAME = "compute_activation_maps"
+    LABEL = "Compute activation maps (interactive naming)"
+    DESCRIPTION = "Find each image's significant activation maps for its prediction"
+    TARGET, MAPS, ANNOTATOR, PREFER_DELEGATED = "view", False, False, True
+    TITLE = "Activation maps"
 
-    def resolve_input(self, ctx):
-        inputs = types.Object()
-        ctx.target_view()  # adds the dataset / current view / selected samples choice
-
+    def form(self, ctx, form, maps_field, annotator):
+        inputs = form.inputs
         model_source_input(ctx, inputs)
-
         inputs.str("layer", label="Layer", description="Module name; empty = the end of the convolutional trunk")
         inputs.int("top_k", default=5, label="Maps per image", min=1, max=64)
         inputs.float(
@@ -110,43 +101,28 @@ class ComputeActivationMaps(foo.Operator):
             description="Names carry over to recomputed maps of the same model and layer; for another "
             "model or layer the run stops unless this is on (export the names first)",
         )
-        return types.Property(inputs, view=types.View(label="Compute activation maps"))
 
-    def execute(self, ctx):
-        model, extra = load_model_from_params(ctx.params)
+    def run(self, ctx, p):
+        model, extra = load_model_from_params(p)
         results = fpl.compute_activation_maps(
-            ctx.target_view(),
+            self.target(ctx),
             model,
             progress=report_progress(ctx, "computing activation maps"),
-            **compute_maps_kwargs(ctx.params, delegated=ctx.delegated),
+            **compute_maps_kwargs(p, delegated=ctx.delegated),
             **extra,
         )
-        if not ctx.delegated:
-            ctx.ops.reload_dataset()
         return dict(results.to_dict(), run_key=results.key)
 
-    def resolve_output(self, ctx):
-        outputs = types.Object()
-        output_summary(outputs, ctx.results or {})
-        return types.Property(outputs, view=types.View(label="Activation maps computed"))
 
+class ComputeMapLayout(RunOperator):
+    NAME = "compute_map_layout"
+    LABEL = "Compute map layout (interactive naming)"
+    DESCRIPTION = "Lay all maps out in 2-D (UMAP) for the Embeddings and naming panels"
+    TARGET, ANNOTATOR = "view", False
+    TITLE = "Map layout"
 
-class ComputeMapLayout(foo.Operator):
-    @property
-    def config(self):
-        return foo.OperatorConfig(
-            name="compute_map_layout",
-            label="Interactive naming: compute map layout",
-            description="Lay all maps out in 2-D (UMAP) for the Embeddings and naming panels",
-            dynamic=True,
-            allow_immediate_execution=True,
-            allow_delegated_execution=True,
-        )
-
-    def resolve_input(self, ctx):
-        inputs = types.Object()
-        ctx.target_view()
-        maps_field_input(ctx, inputs)
+    def form(self, ctx, form, maps_field, annotator):
+        inputs = form.inputs
         methods = types.DropdownView()
         for method in ("umap", "tsne", "pca"):
             methods.add_choice(method, label=method.upper())
@@ -154,26 +130,17 @@ class ComputeMapLayout(foo.Operator):
         inputs.str("brain_key", label="Brain key", description="Default: <maps field>_layout")
         inputs.int("num_neighbors", default=15, label="UMAP neighbours", min=2)
         inputs.float("min_dist", default=0.1, label="UMAP minimum distance", min=0.0)
-        return types.Property(inputs, view=types.View(label="Compute map layout"))
 
-    def execute(self, ctx):
-        params = ctx.params
+    def run(self, ctx, p):
         kwargs = {}
-        if params.get("method", "umap") == "umap":
-            kwargs = {"num_neighbors": params.get("num_neighbors", 15), "min_dist": params.get("min_dist", 0.1)}
+        if p.get("method", "umap") == "umap":
+            kwargs = {"num_neighbors": p.get("num_neighbors", 15), "min_dist": p.get("min_dist", 0.1)}
         results = fpl.compute_map_visualization(
-            ctx.target_view(),
-            maps_field=params["maps_field"],
-            brain_key=params.get("brain_key") or None,
-            method=params.get("method", "umap"),
+            self.target(ctx),
+            maps_field=p["maps_field"],
+            brain_key=p.get("brain_key") or None,
+            method=p.get("method", "umap"),
             progress=report_progress(ctx, "laying out maps"),
             **kwargs,
         )
-        if not ctx.delegated:
-            ctx.ops.reload_dataset()
         return {"brain_key": results.key, "num_maps": results.num_maps}
-
-    def resolve_output(self, ctx):
-        outputs = types.Object()
-        output_summary(outputs, ctx.results or {})
-        return types.Property(outputs, view=types.View(label="Layout computed"))

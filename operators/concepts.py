@@ -25,6 +25,7 @@ from ._common import (
     maps_field_input,
     output_summary,
 )
+from ._forms import RunOperator, operator_config, tidy
 
 
 def _config(name, label, description):
@@ -45,7 +46,7 @@ class AssignConcept(foo.Operator):
     def config(self):
         return _config(
             "assign_concept",
-            "Interactive naming: name selected maps",
+            "Name selected maps (interactive naming)",
             "Assign the maps selected in the App (grid, patches, Embeddings lasso) or, explicitly, all maps in the view to a concept",
         )
 
@@ -140,7 +141,7 @@ class AssignConcept(foo.Operator):
             maps_field,
         )
         ctx.ops.reload_dataset()
-        return {"assigned": result["assigned"], "concept": concept or "", "maps": f"{len(ids)} {label}"}
+        return tidy({"assigned": result["assigned"], "concept": concept, "maps": f"{len(ids)} {label}"})
 
     def resolve_output(self, ctx):
         outputs = types.Object()
@@ -148,34 +149,28 @@ class AssignConcept(foo.Operator):
         return types.Property(outputs)
 
 
-class _ManageConcepts(foo.Operator):
-    """Rename, merge and delete share their form (maps field, annotator,
-    concept choice) and their execution (one store call, then reload)."""
+class _ManageConcepts(RunOperator):
+    """Rename, merge and delete share their form (maps field, a dropdown of
+    the annotators, concept choice) and their execution (one store call,
+    then reload): a :class:`RunOperator` on the dataset."""
 
-    NAME = LABEL = DESCRIPTION = None
+    TARGET, DELEGABLE = None, False
 
     @property
     def config(self):
-        return _config(self.NAME, f"Interactive naming: {self.LABEL.lower()}", self.DESCRIPTION)
+        return operator_config(self.NAME, f"{self.LABEL} (interactive naming)", self.DESCRIPTION, delegable=False)
 
-    def resolve_input(self, ctx):
-        inputs = types.Object()
-        maps_field = maps_field_input(ctx, inputs)
-        if maps_field:
-            annotator = annotator_input(ctx, inputs, maps_field)
-            self.form(ctx, inputs, maps_field, annotator)
-        return types.Property(inputs, view=types.View(label=self.LABEL))
+    def form(self, ctx, form, maps_field, annotator):
+        self.fields(ctx, form.inputs, maps_field, annotator)
 
-    def execute(self, ctx):
-        result = self.apply(ctx.dataset, ctx.params)
-        ctx.ops.reload_dataset()
-        return result
+    def run(self, ctx, p):
+        return self.apply(ctx.dataset, p)
 
 
 class RenameConcept(_ManageConcepts):
     NAME, LABEL, DESCRIPTION = "rename_concept", "Rename concept", "Rename one of an annotator's concepts"
 
-    def form(self, ctx, inputs, maps_field, annotator):
+    def fields(self, ctx, inputs, maps_field, annotator):
         concept_choice_input(ctx, inputs, maps_field, annotator, "concept", "Concept")
         inputs.str("new_name", required=True, label="New name")
 
@@ -187,7 +182,7 @@ class RenameConcept(_ManageConcepts):
 class MergeConcepts(_ManageConcepts):
     NAME, LABEL, DESCRIPTION = "merge_concepts", "Merge concepts", "Join several of an annotator's concepts into one"
 
-    def form(self, ctx, inputs, maps_field, annotator):
+    def fields(self, ctx, inputs, maps_field, annotator):
         concept_choice_input(ctx, inputs, maps_field, annotator, "concepts", "Concepts to merge", multiple=True)
         inputs.str("into", required=True, label="Merged name", description="New or existing")
 
@@ -199,7 +194,7 @@ class MergeConcepts(_ManageConcepts):
 class DeleteConcept(_ManageConcepts):
     NAME, LABEL, DESCRIPTION = "delete_concept", "Delete concept", "Unname all maps of one of an annotator's concepts"
 
-    def form(self, ctx, inputs, maps_field, annotator):
+    def fields(self, ctx, inputs, maps_field, annotator):
         concept_choice_input(ctx, inputs, maps_field, annotator, "concept", "Concept")
 
     def apply(self, dataset, p):
@@ -209,7 +204,7 @@ class DeleteConcept(_ManageConcepts):
 class ExportConcepts(foo.Operator):
     @property
     def config(self):
-        return _config("export_concepts", "Interactive naming: export concepts", "Download (or write) all concept names as JSON")
+        return _config("export_concepts", "Export concepts (interactive naming)", "Download (or write) all concept names as JSON")
 
     def resolve_input(self, ctx):
         inputs = types.Object()
@@ -225,13 +220,13 @@ class ExportConcepts(foo.Operator):
             ctx.ops.browser_download(
                 f"data:application/json;base64,{payload}", filename=f"{ctx.dataset.name}-concepts.json"
             )
-        return {"assignments": len(document["assignments"]), "path": path or ""}
+        return tidy({"assignments": len(document["assignments"]), "path": path})
 
 
 class ImportConcepts(foo.Operator):
     @property
     def config(self):
-        return _config("import_concepts", "Interactive naming: import concepts", "Apply concept names from an exported JSON file")
+        return _config("import_concepts", "Import concepts (interactive naming)", "Apply concept names from an exported JSON file")
 
     def resolve_input(self, ctx):
         inputs = types.Object()

@@ -99,7 +99,9 @@ class OperatorPrompt:
         self.page.keyboard.press("`")
         self.page.wait_for_timeout(500)
         self.page.keyboard.type(label)
-        self.page.get_by_text(f"Interactive naming: {label}", exact=True).first.click()
+        # operator labels read "<Capability> (interactive naming)"
+        name = re.compile(rf"^{re.escape(label)} \(interactive naming\)$", re.IGNORECASE)
+        self.page.get_by_text(name).first.click()
         self.page.get_by_role("button", name="Execute").wait_for()
 
     def field(self, label):

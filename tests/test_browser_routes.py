@@ -281,7 +281,7 @@ def test_evaluations_from_a_patches_view_and_the_untrustworthy_top_view(world, a
             break
         page.wait_for_timeout(250)
     assert "untrustworthy_ann_alice" in ds.list_runs()
-    flagged = [v for v in ds.list_saved_views() if v.startswith("untrustworthy:")]
+    flagged = [v for v in ds.list_saved_views() if v.startswith("naming: untrustworthy")]
     if flagged:
         # the operator opened one flagged type's saved view: the grid counts its samples
         counts = sorted({len(ds.load_saved_view(v)) for v in flagged})

@@ -1,7 +1,9 @@
 """The plugin's operators, executed through FiftyOne's operator machinery
 (immediate and delegated) on a real MongoDB."""
 
+import asyncio
 import base64
+import doctest
 import inspect
 import json
 import os
@@ -14,10 +16,16 @@ import torchvision
 import fiftyone as fo
 import fiftyone.operators as foo
 from fiftyone.operators.delegated import DelegatedOperationService
-from fiftyone.operators.executor import ExecutionRunState
+import fiftyone.operators.types as types
+from fiftyone.operators.executor import ExecutionError, ExecutionResult, ExecutionRunState, resolve_type
 
 import fiftyone_plugin as fpl
 from fiftyone_plugin.concepts.selection import selection_key
+from fiftyone_plugin.maps.compute import default_field_names
+
+from operators import OPERATORS
+from operators import _forms as forms
+from tests.support.helpers import build, untrustworthy_specs
 
 PLUGIN = "@interactive-naming/interactive-naming"
 OPERATOR_NAMES = [
@@ -286,3 +294,183 @@ def test_agreement_operator_reports_alphas_and_writes_a_consensus(images, resnet
     assert result.result["aligned_alpha_design"].startswith("cross-fitted")
     assert result.result["consensus_maps"] == len(ids)
     assert sum(fpl.list_concepts(images, "consensus").values()) == len(ids)
+
+
+# ---- forms, outputs, saved views and search (issue 9, section 4) -------------------
+
+
+@pytest.fixture
+def small(dataset):
+    """The untrustworthy world of test_evaluation (alice named every map),
+    with a maps run so the forms' maps-field dropdown finds the field."""
+    build(dataset, untrustworthy_specs())
+    fpl.runs.register_run(dataset, "actmaps", "activation_maps", {"maps_field": "actmaps", **default_field_names("actmaps")})
+    return dataset
+
+
+def resolve(dataset, name, params, target="inputs", results=None):
+    request = {"dataset_name": dataset.name, "params": params, "target": target}
+    if results is not None:
+        request["results"] = results
+    prop = asyncio.run(resolve_type(foo.OperatorRegistry(), uri(name), request))
+    assert not isinstance(prop, ExecutionResult), prop.error
+    return prop
+
+
+def empty_entries(value, path="result"):
+    """Where ``value`` (an operator's result) holds None, NaN or an empty
+    string, list or mapping."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if item is None or (isinstance(item, (str, list, dict)) and not item):
+                found.append(f"{path}.{key}")
+            found += empty_entries(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += empty_entries(item, f"{path}[{i}]")
+    elif isinstance(value, float) and value != value:
+        found.append(path)
+    return found
+
+
+def test_the_annotator_dropdown_lists_exactly_the_datasets_annotators(small):
+    ids = small.values("actmaps.detections.id", unwind=True)
+    fpl.assign_concept(small, ids[:3], "head", "bob")
+    for name in ("summarize_concepts", "untrustworthy_concepts", "neuron_correspondence", "compute_explanations",
+                 "write_report", "suggest_concepts", "transfer_concepts"):
+        prop = resolve(small, name, {"maps_field": "actmaps"})
+        annotator = prop.type.properties["annotator"]
+        assert isinstance(annotator.type, types.Enum), name
+        assert annotator.type.values == fpl.list_annotators(small) == ["alice", "bob"]
+        assert annotator.default == "alice"  # nothing remembered: the first
+    # the annotator last worked as is the next default
+    result = foo.execute_operator(uri("neuron_correspondence"), dataset=small,
+                                  params={"maps_field": "actmaps", "annotator": "bob"})
+    assert result.error is None, result.error
+    prop = resolve(small, "summarize_concepts", {"maps_field": "actmaps"})
+    assert prop.type.properties["annotator"].default == "bob"
+
+
+def test_agreement_with_one_annotator_is_a_form_error_and_writes_nothing(small):
+    params = {"maps_field": "actmaps", "consensus": "consensus"}
+    prop = resolve(small, "compute_agreement", params)
+    assert prop.invalid and "at least 2 annotators" in prop.error_message
+    with pytest.raises(ExecutionError, match="Validation error.*at least 2 annotators"):
+        foo.execute_operator(uri("compute_agreement"), dataset=small, params=params)
+    assert fpl.list_annotators(small) == ["alice"] and small.list_runs() == ["actmaps"]
+
+    # with two annotators, choosing one is refused the same way
+    ids = small.values("actmaps.detections.id", unwind=True)
+    fpl.assign_concept(small, ids, "thing", "bob")
+    prop = resolve(small, "compute_agreement", dict(params, annotators=["bob"]))
+    assert prop.invalid and "1 chosen" in prop.error_message
+    assert not resolve(small, "compute_agreement", dict(params, annotators=["alice", "bob"])).invalid
+
+
+def test_outputs_have_no_empty_entries_and_numbers_are_rounded(small):
+    ids = small.values("actmaps.detections.id", unwind=True)
+    fpl.assign_concept(small, ids, "thing", "bob")
+    base = {"maps_field": "actmaps", "annotator": "alice"}
+    runs = {
+        "compute_explanations": base,
+        "summarize_concepts": base,  # no ground truth: accuracy columns are empty
+        "untrustworthy_concepts": dict(base, gt_field="ground_truth", by="error"),
+        "neuron_correspondence": base,
+        "write_report": base,  # a download: no path
+        "compute_agreement": {"maps_field": "actmaps"},  # no consensus
+    }
+    for name, params in runs.items():
+        result = foo.execute_operator(uri(name), dataset=small, params=params)
+        assert result.error is None, (name, result.error)
+        assert empty_entries(result.result) == [], name
+        numbers = [v for v in json.loads(json.dumps(result.result)).values() if isinstance(v, float)]
+        assert all(v == float(f"{v:.4g}") for v in numbers), name
+        # every line of the output has a value; tables show only filled columns
+        outputs = resolve(small, name, params, target="outputs", results=result.result).type.properties
+        for key, prop in outputs.items():
+            if isinstance(prop.view, types.TableView):
+                rows = result.result[key]
+                for column in prop.view.columns:
+                    assert any(row.get(column.key) not in (None, "") for row in rows), (name, column.key)
+            elif not isinstance(prop.view, types.Button):
+                assert key in result.result, (name, key)
+    summary = foo.execute_operator(uri("summarize_concepts"), dataset=small, params=base).result
+    table = resolve(small, "summarize_concepts", base, target="outputs", results=summary).type.properties["rows"]
+    assert "accuracy_with" not in [c.key for c in table.view.columns]
+    # an agreement's undefined statistics are left out, not shown as blank lines
+    agreement = foo.execute_operator(uri("compute_agreement"), dataset=small, params={"maps_field": "actmaps"}).result
+    assert "undefined" not in agreement or agreement["undefined"]
+
+
+def test_saved_views_are_a_click_away(small):
+    params = {"maps_field": "actmaps", "annotator": "alice", "gt_field": "ground_truth", "by": "error"}
+    result = foo.execute_operator(uri("untrustworthy_concepts"), dataset=small, params=params)
+    outputs = resolve(small, "untrustworthy_concepts", params, target="outputs", results=result.result)
+    buttons = [p.view for p in outputs.type.properties.values() if isinstance(p.view, types.Button)]
+    assert [b.params["name"] for b in buttons] == result.result["saved_views"] == ["naming: untrustworthy x with cue (alice)"]
+    assert buttons[0].operator == uri("open_saved_view")
+    opened = foo.execute_operator(uri("open_saved_view"), dataset=small, params={"name": buttons[0].params["name"]})
+    assert opened.error is None, opened.error
+    assert "set_view" in json.dumps(opened.executor.to_json())
+    # a view deleted since: a form message, not a traceback
+    small.delete_saved_view(buttons[0].params["name"])
+    with pytest.raises(ExecutionError, match="Validation error.*No saved view"):
+        foo.execute_operator(uri("open_saved_view"), dataset=small, params={"name": buttons[0].params["name"]})
+
+
+def test_reruns_replace_their_views_and_clear_removes_exactly_ours(small):
+    small.save_view("mine", small.limit(1))
+    small.save_view("naming: mine too", small.limit(2))  # a user's view with our prefix
+    params = {"maps_field": "actmaps", "annotator": "alice", "gt_field": "ground_truth"}
+    for name in ("summarize_concepts", "untrustworthy_concepts"):
+        assert foo.execute_operator(uri(name), dataset=small, params=params).error is None
+    once = sorted(small.list_saved_views())
+    for name in ("summarize_concepts", "untrustworthy_concepts"):
+        assert foo.execute_operator(uri(name), dataset=small, params=params).error is None
+    assert sorted(small.list_saved_views()) == once and len(once) > 3
+    assert all(v.startswith("naming: ") for v in once if v != "mine")
+
+    result = foo.execute_operator(uri("clear_saved_views"), dataset=small, params={})
+    assert result.error is None, result.error
+    assert result.result["num_deleted"] == len(once) - 2
+    assert sorted(small.list_saved_views()) == ["mine", "naming: mine too"]
+    # nothing left to clear: a form message
+    with pytest.raises(ExecutionError, match="no saved views"):
+        foo.execute_operator(uri("clear_saved_views"), dataset=small, params={})
+
+
+SEARCH_WORDS = {"untrustworthy": "untrustworthy_concepts", "agreement": "compute_agreement",
+                "neuron": "neuron_correspondence"}
+
+
+def test_operator_search_finds_the_operator_of_each_capability():
+    configs = [cls().config for cls in OPERATORS]
+    for word, intended in SEARCH_WORDS.items():
+        assert [c.name for c in configs if word in c.label.lower()] == [intended], word
+        # no other operator's description draws the search to it
+        assert [c.name for c in configs if word in (c.description or "").lower() and c.name != intended] == [], word
+    # every label starts with its capability, not with the plugin's name
+    assert not [c.name for c in configs if c.label.lower().startswith("interactive naming")]
+
+
+def test_the_report_form_chooses_the_annotators_it_compares(small, workdir):
+    ids = small.values("actmaps.detections.id", unwind=True)
+    fpl.assign_concept(small, ids, "thing", "bob")
+    fpl.assign_concept(small, ids[:2], "x", "carol")  # half-done: not compared by default
+    params = {"maps_field": "actmaps", "annotator": "alice"}
+    field = resolve(small, "write_report", params).type.properties["agreement_annotators"]
+    assert field.default == ["alice", "bob"]
+    path = os.path.join(workdir, "op-agreement.html")
+    result = foo.execute_operator(uri("write_report"), dataset=small,
+                                  params=dict(params, path=path, agreement_annotators=["bob", "carol"]))
+    assert result.error is None, result.error
+    with open(path, encoding="utf-8") as f:
+        assert "Krippendorff's alpha over bob, carol, invariant" in f.read()
+
+
+def test_the_examples_of_the_operators_skeleton_run():
+    # tests/test_doctests.py covers fiftyone_plugin; operators/_forms.py's
+    # examples (rounding, tidying) run here
+    found = doctest.testmod(forms)
+    assert found.attempted >= 3 and found.failed == 0

@@ -13,6 +13,7 @@ import fiftyone as fo
 import fiftyone_plugin as fpl
 from fiftyone_plugin.maps.compute import default_field_names
 from fiftyone_plugin.evaluation.report import ReportResults, render_report, write_report
+from fiftyone_plugin.evaluation.sections import default_agreement_annotators
 from fiftyone_plugin.storage import declare_map_schema
 
 EVIL = "<script>alert(1)</script>"
@@ -129,3 +130,33 @@ def test_report_refuses_bad_input(named, workdir):
         write_report(named, "carol", os.path.join(workdir, "r.html"))
     with pytest.raises(ValueError, match="path"):
         write_report(named, "alice", "")
+
+
+def _agreement_table(document):
+    """The header and rows of the agreement section's table."""
+    section = document.split("<h2>Inter-annotator agreement</h2>", 1)[1]
+    table = section.split("<table>", 1)[1].split("</table>", 1)[0]
+    headers = re.findall(r"<th>(.*?)</th>", table)
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1])]
+    return headers, rows
+
+
+def test_report_compares_the_chosen_annotators_without_empty_columns_or_internal_tokens(named):
+    # carol judged two maps: a half-done annotator, left out by default
+    ids = named.values("actmaps.detections.id", unwind=True)
+    fpl.assign_concept(named, ids[:2], "x", "carol")
+    assert default_agreement_annotators(named, "actmaps") == ["alice", "bob"]
+    document, sections = render_report(named, "bob", gt_field="ground_truth")
+    assert sections["agreement"] == "ok"
+    assert "Krippendorff's alpha over alice, bob, invariant" in document
+    chosen, _ = render_report(named, "bob", agreement_annotators=["alice", "bob", "carol"])
+    assert "Krippendorff's alpha over alice, bob, carol, invariant" in chosen
+
+    # every column of the agreement table says something in some row
+    headers, rows = _agreement_table(document)
+    assert headers[:2] == ["statistic", "alpha"] and rows
+    for i, header in enumerate(headers):
+        assert any(row[i] not in ("", "\u2013") for row in rows), header
+
+    # bob marked maps not nameable: the reader sees words, not the store's token
+    assert fpl.NOT_NAMEABLE not in document and "not nameable" in document

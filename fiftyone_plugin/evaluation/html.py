@@ -14,6 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw, ImageOps
 
+from ..concepts.names import NOT_NAMEABLE
+
 _MAX_LABEL = 40
 
 CSS = """
@@ -31,16 +33,28 @@ dt{font-weight:bold}
 
 
 def esc(value):
-    """HTML-escaped text of anything."""
-    return html.escape("" if value is None else str(value), quote=True)
+    """HTML-escaped text of anything (as :func:`shown`)."""
+    return html.escape("" if value is None else shown(value), quote=True)
 
 
 def mpl_text(text):
     """Text safe for matplotlib labels: ``$`` would start mathtext."""
-    text = str(text)
+    text = shown(text)
     if len(text) > _MAX_LABEL:
         text = text[: _MAX_LABEL - 1] + "\u2026"
     return text.replace("\\", "\\\\").replace("$", r"\$")
+
+
+def shown(text):
+    """Text as a reader sees it: the store's mark :data:`NOT_NAMEABLE`
+    reads "not nameable" (no internal token in the report).
+
+    Examples
+    --------
+    >>> shown("__not_nameable__"), shown("sun")
+    ('not nameable', 'sun')
+    """
+    return "not nameable" if text == NOT_NAMEABLE else str(text)
 
 
 def fmt(value, *, digits=3):
@@ -65,7 +79,7 @@ def fmt(value, *, digits=3):
         if value != 0 and abs(value) < 10 ** -digits:
             return f"{value:.1e}"
         return f"{value:.{digits}f}"
-    return str(value)
+    return shown(value)
 
 
 def html_table(columns, rows):

@@ -7,7 +7,7 @@ agreement. Every piece of user text is escaped."""
 import numpy as np
 
 from ..agreement.compute import aligned_alpha_note, compute_agreement
-from ..concepts.store import list_annotators
+from ..concepts.store import list_annotators, list_concepts
 from .html import esc, figure, fmt, heatmap, html_table, img, mpl_text, png, thumbnail
 from .neurons import correspondence_from_labels
 
@@ -210,11 +210,23 @@ def neurons_section(table):
     ), result
 
 
+def default_agreement_annotators(samples, maps_field):
+    """The annotators the agreement section compares by default: those who
+    judged (named, or marked not nameable) at least half as many maps as
+    the annotator who judged most, so that a half-done annotator does not
+    pull the figures down; never the consensus (it is made from the
+    others)."""
+    judged = {a: sum(list_concepts(samples, a, maps_field=maps_field).values())
+              for a in list_annotators(samples, maps_field=maps_field) if a != "consensus"}
+    most = max(judged.values(), default=0)
+    return [a for a, n in judged.items() if n > 0 and 2 * n >= most]
+
+
 def agreement_section(samples, maps_field, annotators):
-    """Krippendorff's alphas of the annotators (default: all but the
-    consensus) and their pairwise matrix; returns ``(html, status)``."""
-    known = [a for a in list_annotators(samples, maps_field=maps_field) if a != "consensus"]
-    chosen = annotators if annotators is not None else known
+    """Krippendorff's alphas of the annotators (default:
+    :func:`default_agreement_annotators`) and their pairwise matrix;
+    returns ``(html, status)``."""
+    chosen = annotators if annotators is not None else default_agreement_annotators(samples, maps_field)
     if len(chosen) < 2:
         return (
             f"<p class='note'>Skipped: agreement needs at least two annotators; "
@@ -238,9 +250,12 @@ def agreement_section(samples, maps_field, annotators):
                 # the matching never scores the maps it was learned on
                 reason = aligned_alpha_note(result)
             stats.append({"statistic": label, "alpha": value, "note": reason or ""})
+    # a note column only where some statistic has a note
+    columns = [("statistic", "statistic"), ("alpha", "alpha")] + (
+        [("note", "note")] if any(row["note"] for row in stats) else [])
     parts = [
         f"<p>Krippendorff's alpha over {esc(', '.join(chosen))}, invariant to the words each annotator chose.</p>",
-        html_table([("statistic", "statistic"), ("alpha", "alpha"), ("note", "note")], stats),
+        html_table(columns, stats),
     ]
     pairwise = getattr(result, "pairwise", None) or {}
     matrix = pairwise.get("pair_alpha")

@@ -303,7 +303,7 @@ def _save_top_views(samples, config, df, previous):
     top = df[df["flagged"]].head(config.max_views)
     named = [
         (
-            view_name("untrustworthy: {cls} with {concept} ({annotator})",
+            view_name("untrustworthy {cls} with {concept} ({annotator})",
                       cls=row["predicted_class"], concept=row["concept"], annotator=config.annotator),
             concept_view(samples, config.annotator, row["predicted_class"], row["concept"],
                          maps_field=config.maps_field, prediction_field=config.prediction_field),

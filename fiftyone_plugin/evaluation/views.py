@@ -1,6 +1,8 @@
 """Saved views of evaluation runs: the samples of one *(predicted class,
-concept)* pair in the App, named from user text, never replacing a user's
-view, and deleted with the run that saved them (:class:`ViewsRun`)."""
+concept)* pair in the App, named from user text with one prefix
+(:data:`VIEW_PREFIX`), never replacing a user's view, replaced by a rerun,
+deleted with the run that saved them (:class:`ViewsRun`), and all cleared
+at once (:func:`clear_saved_views`)."""
 
 import re
 import unicodedata
@@ -13,6 +15,10 @@ from ..runs import Run
 from ..storage import MAPS_FIELD
 
 _MAX_VIEW_PART = 60
+#: every view the plugin saves starts with it, so that they sort together
+VIEW_PREFIX = "naming: "
+#: ... and its description with this: a view is the plugin's only if both
+VIEW_DESCRIPTION = "Interactive naming"
 
 
 def concept_view(samples, annotator, predicted_class, concept, *, maps_field=MAPS_FIELD,
@@ -56,9 +62,9 @@ def view_name(template, **parts):
     Examples
     --------
     >>> view_name("{cls} with {concept}", cls="a\\u0007  b", concept="sun")
-    'a b with sun'
+    'naming: a b with sun'
     """
-    return template.format(**{k: _clean_part(v) for k, v in parts.items()})
+    return VIEW_PREFIX + template.format(**{k: _clean_part(v) for k, v in parts.items()})
 
 
 def _slug(name):
@@ -81,17 +87,48 @@ def previous_views(samples, run_key):
     return list(getattr(results, "saved_views", None) or [])
 
 
+def is_ours(dataset, name):
+    """Whether the saved view ``name`` is one the plugin saved: its name
+    starts with :data:`VIEW_PREFIX` and its description with
+    :data:`VIEW_DESCRIPTION` (a user's view of the same name is kept)."""
+    if not name.startswith(VIEW_PREFIX) or not dataset.has_saved_view(name):
+        return False
+    description = dataset.get_saved_view_info(name).get("description") or ""
+    return description.startswith(VIEW_DESCRIPTION)
+
+
 def delete_views(samples, names):
-    """Delete the saved views ``names`` that exist (others are ignored)."""
+    """Delete those of the saved views ``names`` that exist and are the
+    plugin's (:func:`is_ours`; others are ignored)."""
     dataset = samples._root_dataset
-    existing = set(dataset.list_saved_views())
     for name in names:
-        if name in existing:
+        if is_ours(dataset, name):
             dataset.delete_saved_view(name)
 
 
+def list_saved_views(samples):
+    """The names of the plugin's saved views on the dataset (:func:`is_ours`)."""
+    dataset = samples._root_dataset
+    return [name for name in dataset.list_saved_views() if is_ours(dataset, name)]
+
+
+def clear_saved_views(samples):
+    """Delete every saved view of the plugin (:func:`list_saved_views`);
+    the users' own views are kept. A run rerun saves its views again.
+
+    Returns
+    -------
+    list of str
+        the names deleted.
+    """
+    names = list_saved_views(samples)
+    delete_views(samples, names)
+    return names
+
+
 def save_views(samples, named_views, *, previous=(), description=None):
-    """Save ``[(name, view)]`` in the dataset.
+    """Save ``[(name, view)]`` in the dataset (``description`` must start
+    with :data:`VIEW_DESCRIPTION`, which marks them as the plugin's).
 
     First delete ``previous`` (names this plugin saved in an earlier run),
     then give each name a suffix ``[2]``, ``[3]``, ... where its slug is
