@@ -14,6 +14,7 @@ from pymongo import UpdateOne
 import fiftyone as fo
 
 from . import contributions as C
+from .display import channel_label
 
 
 def place_maps(heatmaps, sample_heatmaps, frames, *, grid=C.REGION_GRID):
@@ -274,7 +275,7 @@ class MapWriter:
             channel = int(maps.channels[b, j])
             x0, y0, w, h = np.rint(maps.boxes[b, j] * grid).astype(int)
             attrs = dict(
-                label=f"ch{channel}",
+                label=channel_label(channel),
                 bounding_box=maps.boxes[b, j].tolist(),
                 mask=maps.components[b, j, y0 : y0 + h, x0 : x0 + w],
                 layer=self.layer_name,
