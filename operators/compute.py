@@ -5,6 +5,8 @@ import fiftyone.operators.types as types
 import fiftyone.zoo as foz
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.concepts.store import list_annotators
+from fiftyone_plugin.maps.display import label_maps_by_channel, label_maps_by_concept
 from fiftyone_plugin.storage import MAPS_FIELD
 from fiftyone_plugin.demo import load_model as load_demo_model
 
@@ -177,3 +179,52 @@ class ComputeMapLayout(foo.Operator):
         outputs = types.Object()
         output_summary(outputs, ctx.results or {})
         return types.Property(outputs, view=types.View(label="Layout computed"))
+
+
+#: The "labels" choice that restores the computed labels; annotator ids are
+#: identifiers, so no annotator can be called this.
+BY_CHANNEL = "(channel)"
+
+
+class LabelMaps(foo.Operator):
+    """What a map's box says in the App: an annotator's concept or its
+    channel (``fiftyone_plugin.maps.display``)."""
+
+    @property
+    def config(self):
+        return foo.OperatorConfig(
+            name="label_maps",
+            label="Interactive naming: label maps by concept or channel",
+            description="Show an annotator's concept (or the channel) as each map's label in the App",
+            dynamic=True,
+        )
+
+    def resolve_input(self, ctx):
+        inputs = types.Object()
+        maps_field = maps_field_input(ctx, inputs)
+        if maps_field is None:
+            return types.Property(inputs, view=types.View(label="Label maps"))
+        choices = types.DropdownView()
+        choices.add_choice(BY_CHANNEL, label="Channel (as computed)")
+        for annotator in list_annotators(ctx.dataset, maps_field):
+            choices.add_choice(annotator, label=f"{annotator}'s concepts")
+        inputs.enum(
+            "labels", choices.values(), default=BY_CHANNEL, view=choices, label="Label each map by",
+            description="Maps an annotator did not name are labelled 'unnamed'",
+        )
+        return types.Property(inputs, view=types.View(label="Label maps"))
+
+    def execute(self, ctx):
+        maps_field = ctx.params.get("maps_field") or MAPS_FIELD
+        labels = ctx.params.get("labels") or BY_CHANNEL
+        if labels == BY_CHANNEL:
+            count = label_maps_by_channel(ctx.dataset, maps_field=maps_field)
+        else:
+            count = label_maps_by_concept(ctx.dataset, labels, maps_field=maps_field)
+        ctx.ops.reload_dataset()
+        return {"maps_relabelled": count, "labels": labels}
+
+    def resolve_output(self, ctx):
+        outputs = types.Object()
+        output_summary(outputs, ctx.results or {})
+        return types.Property(outputs, view=types.View(label="Maps relabelled"))

@@ -4,6 +4,7 @@ compute_activation_maps, labels by concept and back, and the browsing view
 without heavy attributes."""
 
 import fiftyone as fo
+import fiftyone.operators as foo
 import pytest
 
 import fiftyone_plugin as fpl
@@ -110,3 +111,15 @@ def test_browse_view_has_the_images_with_maps_without_heavy_attributes(maps):
         assert attribute in maps.first().actmaps.detections[0].to_dict()
     # what the App draws stays
     assert detection.mask is not None and detection.label.startswith("ch")
+
+
+def test_the_label_maps_operator_labels_by_concept_and_back(maps):
+    operator = "@interactive-naming/interactive-naming/label_maps"
+    before = _labels(maps)
+    ids = sorted(before)
+    fpl.assign_concept(maps, ids[:2], "sun", "alice")
+    result = foo.execute_operator(operator, dataset=maps, params={"maps_field": "actmaps", "labels": "alice"})
+    assert result.result == {"maps_relabelled": len(ids), "labels": "alice"}
+    assert sorted(_labels(maps).values()) == sorted(["sun"] * 2 + ["unnamed"] * (len(ids) - 2))
+    foo.execute_operator(operator, dataset=maps, params={"maps_field": "actmaps", "labels": "(channel)"})
+    assert _labels(maps) == before
