@@ -6,7 +6,8 @@ look like maps there through FiftyOne's own settings, not a custom viewer:
 - :func:`configure_map_display`: the whole-image heatmap field drawn with a
   colour scale (``ColorScheme.colorscales``; the App only uses a heatmap's
   colour scale when colouring by value, otherwise it draws one colour whose
-  opacity follows the value: the "faint grey wash"), and the maps, their
+  opacity follows the value: the "faint grey wash"; values below the
+  heatmap's range, ``HEATMAP_FLOOR`` as written, are left clear), and the maps, their
   prediction and the heatmap active (drawn) by default
   (``DatasetAppConfig.active_fields``; FiftyOne leaves heatmaps out of the
   default active fields). :func:`~fiftyone_plugin.maps.compute.compute_activation_maps`
@@ -43,6 +44,12 @@ from .config import default_field_names
 #: A named Plotly colour scale (FiftyOne accepts Plotly's names): blue for
 #: low, red for high, the usual look of a class-activation map.
 DEFAULT_COLORSCALE = "jet"
+
+#: The whole-image heatmap's display range starts here (of 0-255, the
+#: image's peak being 255): the App draws values below a heatmap's range as
+#: background, so the image stays visible where the map is below 20% of its
+#: peak instead of being tinted by the scale's low end everywhere.
+HEATMAP_FLOOR = 51
 
 #: Per-map attributes too heavy to read in a tooltip (uint8 / float16
 #: arrays); ``mask`` is also heavy but the App already hides it.
@@ -116,12 +123,11 @@ def configure_map_display(samples, *, maps_field=MAPS_FIELD, heatmap_field=None,
     scheme.colorscales = scales
     app_config.color_scheme = scheme
 
-    wanted = [maps_field, prediction_field, heatmap_field]
+    # the heatmap first, so that the maps' boxes and labels are drawn over it
+    wanted = [heatmap_field, maps_field, prediction_field]
     active = app_config.active_fields or fo.DatasetAppConfig.default_active_fields(dataset)
-    if active.exclude:
-        active.paths = [p for p in active.paths if p not in wanted]
-    else:
-        active.paths = list(active.paths) + [p for p in wanted if p not in active.paths]
+    others = [p for p in active.paths if p not in wanted]
+    active.paths = others if active.exclude else others + wanted
     app_config.active_fields = active
     dataset.save()
     return dataset.app_config

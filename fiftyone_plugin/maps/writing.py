@@ -14,7 +14,7 @@ from pymongo import UpdateOne
 import fiftyone as fo
 
 from . import contributions as C
-from .display import channel_label
+from .display import HEATMAP_FLOOR, channel_label
 
 
 def place_maps(heatmaps, sample_heatmaps, frames, *, grid=C.REGION_GRID):
@@ -248,7 +248,8 @@ class MapWriter:
                 label=self.spec.class_name(int(maps.predicted[b])),
                 confidence=float(maps.confidence[b]),
             )
-            heatmap = fo.Heatmap(map=maps.whole[b], range=[0, 255])
+            # below the floor the App shows the image, not the scale's low end
+            heatmap = fo.Heatmap(map=maps.whole[b], range=[HEATMAP_FLOOR, 255])
             ops.append(
                 UpdateOne(
                     {"_id": ObjectId(sample_id)},
