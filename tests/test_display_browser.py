@@ -1,7 +1,9 @@
-"""Maps in the App's own sample modal (real App server, plugin loaded,
-headless Chromium): the heatmap drawn with its colour scale, the maps'
-boxes labelled by an annotator's concept, and tooltips without the maps'
-heavy attributes. The modal's screenshot goes to docs/app-modal-heatmap.png."""
+"""Maps in the App's own views (real App server, plugin loaded, headless
+Chromium): the grid opened on the saved browsing view, a sample's heatmap in
+the modal with its display range, tooltips without the maps' heavy
+attributes, and a patches view of maps labelled by an annotator's concept.
+Screenshots: docs/app-modal-heatmap.png, docs/app-map-patches.png (the
+labels by concept are checked in the database by tests/test_display.py)."""
 
 import os
 import shutil
@@ -84,7 +86,7 @@ def test_a_sample_shows_its_heatmap_and_concept_labelled_maps(world, app_server)
         page.screenshot(path=os.path.join(ARTIFACTS, "app-modal-heatmap.png"))
         seen = [_tooltip(page, px, py)]
         if seen[0][0] != "actmaps":
-            # the heatmap is on top here: hide it to reach the map's box
+            # the heatmap is on top here: hide it, and read the label under it
             modal.locator("[data-cy=checkbox-actmap_heatmap]").first.click()
             page.wait_for_timeout(2000)
             seen.append(_tooltip(page, px, py))
@@ -97,10 +99,11 @@ def test_a_sample_shows_its_heatmap_and_concept_labelled_maps(world, app_server)
         browser.close()
     for name in ("app-modal-heatmap.png", "app-map-patches.png"):
         shutil.copy(os.path.join(ARTIFACTS, name), os.path.join(REPO_ROOT, "docs"))
-    print(seen)
+    # at the top map's peak the heatmap is drawn on top, with its display
+    # range (values below HEATMAP_FLOOR left clear); no tooltip on the way
+    # shows the maps' heavy attributes
+    title, names, values = seen[0]
+    assert title == "actmap_heatmap", seen
+    assert f"{display.HEATMAP_FLOOR}, 255" in values, values
     for title, names, _ in seen:
         assert names and not heavy & set(names), (title, names)
-    title, names, values = seen[-1]
-    assert title == "actmaps", seen
-    # the box says the annotator's concept, not the channel
-    assert values.split("\n")[0] == top.label and not top.label.startswith("ch"), values

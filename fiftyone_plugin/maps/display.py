@@ -123,11 +123,12 @@ def configure_map_display(samples, *, maps_field=MAPS_FIELD, heatmap_field=None,
     scheme.colorscales = scales
     app_config.color_scheme = scheme
 
-    # the heatmap first, so that the maps' boxes and labels are drawn over it
-    wanted = [heatmap_field, maps_field, prediction_field]
+    wanted = [maps_field, prediction_field, heatmap_field]
     active = app_config.active_fields or fo.DatasetAppConfig.default_active_fields(dataset)
-    others = [p for p in active.paths if p not in wanted]
-    active.paths = others if active.exclude else others + wanted
+    if active.exclude:
+        active.paths = [p for p in active.paths if p not in wanted]
+    else:
+        active.paths = list(active.paths) + [p for p in wanted if p not in active.paths]
     app_config.active_fields = active
     dataset.save()
     return dataset.app_config
