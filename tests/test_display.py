@@ -125,3 +125,13 @@ def test_the_label_maps_operator_labels_by_concept_and_back(maps):
     assert sorted(_labels(maps).values()) == sorted(["sun"] * 2 + ["unnamed"] * (len(ids) - 2))
     foo.execute_operator(operator, dataset=maps, params={"maps_field": "actmaps", "labels": "(channel)"})
     assert _labels(maps) == before
+
+
+def test_a_layout_of_the_browsing_view_still_reads_the_descriptors(maps):
+    view = display.browse_view(maps.limit(5))
+    assert display.with_heavy_attributes(maps) is maps
+    restored = display.with_heavy_attributes(view)
+    assert restored.values("id") == view.values("id")
+    assert "descriptor" in restored.first().actmaps.detections[0].to_dict()
+    results = fpl.compute_map_visualization(view, method="pca", brain_key="browse_layout")
+    assert results.num_maps == view.count("actmaps.detections") > 0

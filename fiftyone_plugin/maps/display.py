@@ -34,6 +34,7 @@ FiftyOne user guide, "Using the FiftyOne App": color schemes
 from bson import ObjectId
 
 import fiftyone as fo
+import fiftyone.core.stages as fost
 from fiftyone import ViewField as F
 
 from ..concepts.names import NOT_NAMEABLE
@@ -241,8 +242,9 @@ def browse_view(samples, *, maps_field=MAPS_FIELD):
     -------
     DatasetView
 
-    The excluded attributes are only out of this view: functions that need
-    them (layouts, suggestions) read them from the dataset itself.
+    The excluded attributes are only out of this view: readers that need
+    them call :func:`with_heavy_attributes` first (the layouts do; other
+    readers of descriptors, e.g. suggestions, need the dataset or another view).
     """
     maps_field_of(samples, maps_field)
     return (
@@ -258,4 +260,35 @@ def save_browse_view(samples, *, maps_field=MAPS_FIELD, name=BROWSE_VIEW):
     (``fo.launch_app(view=...)``) and lists it among the saved views."""
     view = browse_view(samples, maps_field=maps_field)
     samples._dataset.save_view(name, view, overwrite=True)
+    return view
+
+
+def with_heavy_attributes(samples, *, maps_field=MAPS_FIELD):
+    """``samples`` with the stages that exclude the maps' heavy attributes
+    (:func:`browse_view`) removed, the other stages kept in order: the same
+    images and maps, with their heatmaps and descriptors.
+
+    Parameters
+    ----------
+    samples : SampleCollection
+    maps_field : str, default ``"actmaps"``
+
+    Returns
+    -------
+    SampleCollection
+        ``samples`` itself when it excludes none of them (datasets, patches
+        and other generated views are returned as given).
+    """
+    heavy = {f"{maps_field}.detections.{a}" for a in HEAVY_ATTRIBUTES}
+
+    def excludes_heavy(stage):
+        return isinstance(stage, fost.ExcludeFields) and set(stage.field_names) <= heavy
+
+    stages = getattr(samples, "_stages", None)
+    if not stages or samples._dataset is not samples._root_dataset or not any(map(excludes_heavy, stages)):
+        return samples
+    view = samples._root_dataset.view()
+    for stage in stages:
+        if not excludes_heavy(stage):
+            view = view.add_stage(stage)
     return view
