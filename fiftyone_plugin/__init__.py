@@ -20,6 +20,9 @@ Maps (``fiftyone_plugin.maps``, ``fiftyone_plugin.storage``)
     - :func:`list_layouts`, :func:`stale_layouts`, :func:`choose_layout`,
       :func:`delete_layout`: manage layouts
     - :func:`resolve_maps`: the one rule for which maps a collection stands for
+    - :func:`configure_map_display`, :func:`label_maps_by_concept`,
+      :func:`label_maps_by_channel`, :func:`save_browse_view`: how maps look
+      in the App's own views (colour scale, labels, a browsing view)
 
 Concepts (``fiftyone_plugin.concepts``)
     - :func:`assign_concept`: name maps in an annotator's namespace
@@ -78,6 +81,7 @@ from .evaluation.report import write_report
 from .evaluation.reasons import summarize_concepts
 from .evaluation.untrustworthy import untrustworthy_concepts
 from .maps.compute import compute_activation_maps
+from .maps.display import configure_map_display, label_maps_by_channel, label_maps_by_concept, save_browse_view
 from .maps.layout import compute_map_visualization
 from .maps.layouts import choose_layout, delete_layout, list_layouts, map_points, stale_layouts
 from .maps.models import resolve_model
@@ -96,6 +100,10 @@ __all__ = [
     "choose_layout",
     "delete_layout",
     "resolve_maps",
+    "configure_map_display",
+    "label_maps_by_concept",
+    "label_maps_by_channel",
+    "save_browse_view",
     # concepts
     "assign_concept",
     "list_concepts",

@@ -8,7 +8,7 @@ from .assistance import (
     TransferConcepts,
     UndoSuggestions,
 )
-from .compute import ComputeActivationMaps, ComputeMapLayout
+from .compute import ComputeActivationMaps, ComputeMapLayout, LabelMaps
 from .evaluation import (
     ClearSavedViews,
     ComputeExplanations,
@@ -30,6 +30,7 @@ from .concepts import (
 OPERATORS = [
     ComputeActivationMaps,
     ComputeMapLayout,
+    LabelMaps,
     AssignConcept,
     RenameConcept,
     MergeConcepts,

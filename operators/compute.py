@@ -4,6 +4,8 @@ import fiftyone.operators.types as types
 import fiftyone.zoo as foz
 
 import fiftyone_plugin as fpl
+from fiftyone_plugin.concepts.store import list_annotators
+from fiftyone_plugin.maps.display import label_maps_by_channel, label_maps_by_concept
 from fiftyone_plugin.storage import MAPS_FIELD
 from fiftyone_plugin.demo import load_model as load_demo_model
 
@@ -144,3 +146,38 @@ class ComputeMapLayout(RunOperator):
             **kwargs,
         )
         return {"brain_key": results.key, "num_maps": results.num_maps}
+
+
+#: The "labels" choice that restores the computed labels; annotator ids are
+#: identifiers, so no annotator can be called this.
+BY_CHANNEL = "(channel)"
+
+
+class LabelMaps(RunOperator):
+    """What a map's box says in the App: an annotator's concept or its
+    channel (``fiftyone_plugin.maps.display``)."""
+
+    NAME = "label_maps"
+    LABEL = "Label maps by concept or channel (interactive naming)"
+    DESCRIPTION = "Show an annotator's concept (or the channel) as each map's label in the App"
+    TARGET, ANNOTATOR, DELEGABLE = None, False, False
+    TITLE = "Label maps"
+
+    def form(self, ctx, form, maps_field, annotator):
+        choices = types.DropdownView()
+        choices.add_choice(BY_CHANNEL, label="Channel (as computed)")
+        for name in list_annotators(ctx.dataset, maps_field=maps_field):
+            choices.add_choice(name, label=f"{name}'s concepts")
+        form.inputs.enum(
+            "labels", choices.values(), default=BY_CHANNEL, view=choices, label="Label each map by",
+            description="Maps an annotator did not name are labelled 'unnamed'",
+        )
+
+    def run(self, ctx, p):
+        maps_field = p.get("maps_field") or MAPS_FIELD
+        labels = p.get("labels") or BY_CHANNEL
+        if labels == BY_CHANNEL:
+            count = label_maps_by_channel(ctx.dataset, maps_field=maps_field)
+        else:
+            count = label_maps_by_concept(ctx.dataset, labels, maps_field=maps_field)
+        return {"maps_relabelled": count, "labels": labels}

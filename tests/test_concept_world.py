@@ -93,4 +93,8 @@ def test_demo_command_headless(workdir, capsys):
     dataset = fo.load_dataset("test-demo")
     assert dataset.count("actmaps.detections") > 0
     assert set(fpl.list_concepts(dataset)) == {"ann_alice", "ann_bob", "ann_carol"}
+    # the App opens on the test images that have maps
+    test = dataset.match_tags("test")
+    with_maps = [i for i, m in zip(*test.values(["id", "actmaps.detections"])) if m]
+    assert sorted(dataset.load_saved_view("maps").values("id")) == sorted(with_maps)
     dataset.delete()

@@ -35,6 +35,7 @@ import fiftyone.core.utils as fou
 
 from ..concepts.store import concept_field, provenance_field, validate_annotator
 from ..storage import MAPS_FIELD, maps_field_of
+from ..maps.display import with_heavy_attributes
 
 
 def concept_classifier(*, C=1.0):
@@ -85,7 +86,8 @@ def read_descriptors(samples, annotator, *, maps_field=MAPS_FIELD):
     prov_path = provenance_field(annotator, maps_field)
     paths = ["id", f"{det}.id", f"{det}.descriptor"]
     paths += [p for p in (name_path, prov_path) if samples.get_field(p) is not None]
-    columns = samples.values(paths)
+    # a browsing view leaves the descriptors out (maps.display.browse_view)
+    columns = with_heavy_attributes(samples, maps_field=maps_field).values(paths)
     sample_ids, map_ids, descriptors = columns[:3]
     names = columns[3] if samples.get_field(name_path) is not None else None
     provs = columns[-1] if samples.get_field(prov_path) is not None else None

@@ -16,6 +16,7 @@ import fiftyone_plugin as fpl
 from fiftyone_plugin.demo import model as demo_model
 from fiftyone_plugin.demo import world
 from fiftyone_plugin.demo.pipeline import map_parts, pointing_accuracy, simulate_annotators
+from fiftyone_plugin.maps.display import BROWSE_VIEW, save_browse_view
 from fiftyone_plugin.maps.layout import layout_purity
 
 
@@ -62,6 +63,11 @@ def main(argv=None):
     correct = cue_free.match(F("actmap_prediction.label") == F("ground_truth.label"))
     part_labels = {k: v for k, v in parts.items() if v > 0}
 
+    # the App opens on the test images with maps, without the maps' heavy
+    # attributes in its tooltips (heatmaps drawn with a colour scale:
+    # compute_activation_maps set the dataset's App config)
+    save_browse_view(test)
+
     step("summary")
     print(f"  dataset               {dataset.name!r} ({len(dataset)} samples; maps on the {len(test)} test images)")
     print(f"  database              {fo.config.database_uri or 'FiftyOne-managed mongod in ' + fo.config.database_dir}")
@@ -79,11 +85,15 @@ def main(argv=None):
     if args.no_app:
         return 0
     step(f"opening the FiftyOne App at http://127.0.0.1:{args.port} (Ctrl-C to stop)")
-    session = fo.launch_app(dataset, address="127.0.0.1", port=args.port, auto=False)
+    session = fo.launch_app(
+        view=dataset.load_saved_view(BROWSE_VIEW), address="127.0.0.1", port=args.port, auto=False
+    )
     print(f"  open http://127.0.0.1:{args.port} in a browser, then:")
     print("   - click + beside the Samples tab, choose 'Interactive naming'")
     print("   - type your name as annotator and press Enter (or ann_alice to see a simulated annotator's concepts)")
     print("   - lasso maps in the scatter, click thumbnails to drop maps, type a concept name, 'Name selection'")
+    print(f"   - the grid opens on the saved view {BROWSE_VIEW!r} (test images with maps); the operator")
+    print("     'label maps by concept or channel' shows an annotator's concepts on the maps' boxes")
     session.wait(-1)
     return 0
 

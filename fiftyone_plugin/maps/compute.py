@@ -17,6 +17,7 @@ import torch
 import fiftyone.core.utils as fou
 from fiftyone import ViewField as F
 
+from .display import configure_map_display
 from .config import MAPS_RUN_TYPE, ActivationMapsConfig, ActivationMapsResults, default_field_names
 from .engine import LayerGradientEngine
 from .geometry import Geometry, GeometryError
@@ -299,6 +300,11 @@ def _run(samples, config, spec, engine, geometry, *, batch_size, skip_existing, 
         stale_layouts=[entry["brain_key"] for entry in stale], seconds=round(seconds, 3),
     )
     save_run_results(samples, run_key, results)
+    # the App draws the new fields as maps (colour scale, active fields)
+    configure_map_display(
+        dataset, maps_field=config.maps_field, heatmap_field=config.heatmap_field,
+        prediction_field=config.prediction_field,
+    )
     _log_outcome(writer, stale, config, geometry)
     return results
 

@@ -18,6 +18,7 @@ import numpy as np
 
 import fiftyone.brain as fob
 
+from .display import with_heavy_attributes
 from .embedding import METHODS, knn_purity, layout_points
 from .layouts import (
     LAYOUT_RUN_TYPE,
@@ -166,7 +167,8 @@ def map_descriptor_matrix(samples, *, maps_field=MAPS_FIELD):
     ValueError
         descriptors of different lengths (maps of several layers).
     """
-    sids, ids, descriptors = samples.values(
+    # the App's browsing view leaves descriptors out (maps.display)
+    sids, ids, descriptors = with_heavy_attributes(samples, maps_field=maps_field).values(
         ["id", f"{maps_field}.detections.id", f"{maps_field}.detections.descriptor"]
     )
     flat_sids, flat_ids, rows = [], [], []

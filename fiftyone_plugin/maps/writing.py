@@ -15,6 +15,7 @@ import fiftyone as fo
 
 from ..concepts.store import CONCEPT_PREFIX, annotator_of
 from . import contributions as C
+from .display import HEATMAP_FLOOR, channel_label
 
 
 def place_maps(heatmaps, sample_heatmaps, frames, *, grid=C.REGION_GRID):
@@ -248,7 +249,8 @@ class MapWriter:
                 label=self.spec.class_name(int(maps.predicted[b])),
                 confidence=float(maps.confidence[b]),
             )
-            heatmap = fo.Heatmap(map=maps.whole[b], range=[0, 255])
+            # below the floor the App shows the image, not the scale's low end
+            heatmap = fo.Heatmap(map=maps.whole[b], range=[HEATMAP_FLOOR, 255])
             ops.append(
                 UpdateOne(
                     {"_id": ObjectId(sample_id)},
@@ -275,7 +277,7 @@ class MapWriter:
             channel = int(maps.channels[b, j])
             x0, y0, w, h = np.rint(maps.boxes[b, j] * grid).astype(int)
             attrs = dict(
-                label=f"ch{channel}",
+                label=channel_label(channel),
                 bounding_box=maps.boxes[b, j].tolist(),
                 mask=maps.components[b, j, y0 : y0 + h, x0 : x0 + w],
                 layer=self.layer_name,
