@@ -143,8 +143,9 @@ class PanelDriver:
     """Calls panel methods like the App does and keeps the panel state the
     App would hold, by applying the state patches the panel sends back."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, panel=PANEL):
         self.dataset = dataset
+        self.panel = panel
         self.state = {}
         self.data = {}
         self.output = None
@@ -153,7 +154,7 @@ class PanelDriver:
 
     def call(self, method, event_args=None, **ctx):
         result = foo.execute_operator(
-            PANEL,
+            self.panel,
             dataset=self.dataset,
             params={
                 "__method__": method,
