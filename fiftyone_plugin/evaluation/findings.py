@@ -7,9 +7,9 @@ of its type (found by the run's config, so runs under custom keys count):
 =================  ===========================  ==========================================
 section            run (``run_type``)           rows
 =================  ===========================  ==========================================
+``untrustworthy``  ``untrustworthy_concepts``   (class, concept) types, flagged first
 ``reasons``        ``concept_summary``          per class, its most frequent concepts
 ``coverage``       ``explanations``             per predicted class, mean coverage
-``untrustworthy``  ``untrustworthy_concepts``   (class, concept) types, flagged first
 ``correspondence`` ``neuron_correspondence``    per concept, its top channel
 ``agreement``      ``agreement``                annotators x annotators alphas
 =================  ===========================  ==========================================
@@ -34,9 +34,9 @@ DIGITS = 3
 
 #: section -> the run type it reads
 SECTION_RUN_TYPES = {
+    "untrustworthy": "untrustworthy_concepts",
     "reasons": "concept_summary",
     "coverage": "explanations",
-    "untrustworthy": "untrustworthy_concepts",
     "correspondence": "neuron_correspondence",
     "agreement": "agreement",
 }
