@@ -120,15 +120,6 @@ _COLUMNS = {
 }
 
 
-def _fresh(ctx):
-    """Read the dataset's runs as they are now: runs computed since by
-    another process (a delegated operator) are listed, and results are read
-    through fresh run documents (in the App server, reading a run's results
-    again through the dataset's cached run document returned an empty
-    string: "'str' object has no attribute 'decode'")."""
-    ctx.dataset.reload()
-
-
 class EvaluationPanel(foo.Panel):
     @property
     def config(self):
@@ -149,7 +140,6 @@ class EvaluationPanel(foo.Panel):
 
     def _load(self, ctx):
         """Everything again from the stored runs."""
-        _fresh(ctx)
         maps_field = ctx.panel.state.maps_field = self._maps_field(ctx)
         annotators, default = evaluation_annotators(ctx.dataset, maps_field=maps_field) if maps_field else ([], None)
         annotator = ctx.panel.state.annotator
@@ -197,7 +187,6 @@ class EvaluationPanel(foo.Panel):
     def open_type(self, ctx):
         """A row's Show: the untrustworthy type's samples in the grid."""
         annotator, maps_field = ctx.panel.state.annotator, ctx.panel.state.maps_field
-        _fresh(ctx)
         found = read_findings(ctx.dataset, annotator, maps_field=maps_field)["untrustworthy"]
         shown = _shown_types(found) if found["run_key"] else []
         row = ctx.params.get("row")

@@ -11,6 +11,7 @@ from fiftyone_plugin.evaluation.findings import (
     evaluation_annotators,
     find_run,
     read_findings,
+    read_results,
     rounded,
     type_view,
 )
@@ -146,3 +147,9 @@ def test_the_newest_run_of_a_type_is_read_and_not_nameable_is_shown_in_words(sma
     fpl.summarize_concepts(small, "bob", gt_field="ground_truth")
     text = repr(read_findings(small, "bob"))
     assert NN not in text
+
+
+def test_read_results_is_load_run_results(small):
+    for results in (fpl.untrustworthy_concepts(small, "alice", "ground_truth"), fpl.compute_agreement(small)):
+        read = read_results(small, results.key)
+        assert type(read) is type(results) and read.to_dict() == results.to_dict()

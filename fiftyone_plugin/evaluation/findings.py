@@ -22,10 +22,15 @@ is shown as ``"not nameable"``, so tables can be shown as they are.
 
 import math
 
+import gridfs
 import numpy as np
+from bson import json_util
+
+import fiftyone.core.odm as foo
+import fiftyone.core.runs as focr
 
 from ..concepts.store import NOT_NAMEABLE, list_annotators
-from ..runs import jsonable, load_run_results
+from ..runs import jsonable
 from ..storage import MAPS_FIELD
 from .views import concept_view
 
@@ -78,6 +83,25 @@ def rounded(value, digits=DIGITS):
     if isinstance(value, np.integer):
         return int(value)
     return value
+
+
+def read_results(samples, run_key):
+    """``samples.load_run_results(run_key)``, read from GridFS with a file
+    handle of its own.
+
+    FiftyOne reads results through the GridFS file handle cached on the
+    dataset's run document, which a dataset is shared through in the App
+    server: while another request reloads that dataset (every operator
+    request does), the read fails and FiftyOne gets an empty string ("'str'
+    object has no attribute 'decode'"). The results are the same object.
+    """
+    dataset = samples._root_dataset
+    run_doc = focr.Run._get_run_doc(dataset, run_key)
+    stored = run_doc.results
+    files = gridfs.GridFS(foo.get_db_conn(), collection=stored.collection_name)
+    d = json_util.loads(files.get(stored.grid_id).read().decode())
+    config = dataset.get_run_info(run_key).config
+    return focr.BaseRunResults.from_dict(d, dataset, config, run_key)
 
 
 def _runs(dataset, run_type):
@@ -334,7 +358,7 @@ def read_findings(samples, annotator, *, maps_field=MAPS_FIELD, max_concepts_per
         if key is None:
             found[section] = {"run_key": None, "rows": []}
             continue
-        results = load_run_results(samples._dataset, key)
+        results = read_results(samples, key)
         if section == "reasons":
             values = _reasons(results, max_concepts_per_class)
         elif section == "coverage":
