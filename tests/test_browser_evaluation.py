@@ -129,6 +129,12 @@ def test_the_evaluation_panel_shows_the_findings_and_opens_a_type(world, app_ser
         arg=expected, timeout=60_000,
     )
     panel.get_by_text(f"Showing {CUE_CLASS} with {sun}: {expected} images").wait_for()
+    # the README's figure, once the grid's images have arrived
+    page.locator("[data-cy=fo-grid] [data-cy=looker]").first.wait_for()
+    try:
+        page.wait_for_load_state("networkidle", timeout=20_000)
+    except Exception:  # an App that keeps a request open: the figure as it is
+        pass
     page.screenshot(path=SCREENSHOT)
 
     # a reload: the panel comes back with the same findings, read from the runs
