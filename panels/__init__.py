@@ -1,5 +1,6 @@
 """Panels of the plugin."""
 
+from .evaluation_panel import EvaluationPanel
 from .naming_panel import NamingPanel
 
-PANELS = [NamingPanel]
+PANELS = [NamingPanel, EvaluationPanel]

@@ -14,6 +14,9 @@ Runs (each a FiftyOne custom run: a config, a results object that
 - :mod:`.deletion` -- ``concept_deletion`` (image edits and model passes in
   :mod:`.occlusion`)
 
+Read by the evaluation panel: :mod:`.findings` (an annotator's newest run of
+each type as small rounded tables; computes nothing).
+
 Shared pieces: :mod:`.maptable` (the one bulk read of maps, concepts and
 predictions), :mod:`.pairs` (per class x concept sums), :mod:`.stats` (pure
 statistics kernels), :mod:`.views` (saved views of a run).

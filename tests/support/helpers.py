@@ -144,8 +144,9 @@ class PanelDriver:
     """Calls panel methods like the App does and keeps the panel state the
     App would hold, by applying the state patches the panel sends back."""
 
-    def __init__(self, dataset):
+    def __init__(self, dataset, panel=PANEL):
         self.dataset = dataset
+        self.panel = panel
         self.state = {}
         self.data = {}
         self.output = None
@@ -157,7 +158,7 @@ class PanelDriver:
         current one (as the App does with an event sent before the answer
         to an earlier one arrived); the answer patches the current state."""
         result = foo.execute_operator(
-            PANEL,
+            self.panel,
             dataset=self.dataset,
             params={
                 "__method__": method,
