@@ -21,7 +21,8 @@ from fiftyone.operators.executor import ExecutionError, ExecutionResult, Executi
 
 import fiftyone_plugin as fpl
 from fiftyone_plugin.concepts.selection import selection_key
-from fiftyone_plugin.maps.compute import default_field_names
+from fiftyone_plugin.maps.config import ActivationMapsConfig
+from fiftyone_plugin.runs import register_run
 
 from operators import OPERATORS
 from operators import _forms as forms
@@ -304,7 +305,7 @@ def small(dataset):
     """The untrustworthy world of test_evaluation (alice named every map),
     with a maps run so the forms' maps-field dropdown finds the field."""
     build(dataset, untrustworthy_specs())
-    fpl.runs.register_run(dataset, "actmaps", "activation_maps", {"maps_field": "actmaps", **default_field_names("actmaps")})
+    register_run(dataset, "actmaps", ActivationMapsConfig(maps_field="actmaps"))
     return dataset
 
 

@@ -139,7 +139,7 @@ def _relabel(samples, maps_field, label_of):
     """Set every map's ``label`` (of ``samples``' maps) to the aggregation
     expression ``label_of`` of the map ``$$m``, in one pipeline update per
     chunk of samples; returns the number of maps relabelled."""
-    collection, map_ids = resolve_maps(samples, maps_field)
+    collection, map_ids = resolve_maps(samples, maps_field=maps_field)
     maps_field_of(collection, maps_field)
     if map_ids is not None:
         # a patches view: only its maps, the others keep their label
