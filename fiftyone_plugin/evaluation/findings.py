@@ -159,7 +159,7 @@ def evaluation_annotators(samples, *, maps_field=MAPS_FIELD):
     """
     dataset = samples._dataset
     try:
-        named = list_annotators(dataset, maps_field)
+        named = list_annotators(dataset, maps_field=maps_field)
     except ValueError:  # no maps field (yet)
         named = []
     with_runs = set()
