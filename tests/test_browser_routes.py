@@ -19,7 +19,7 @@ import fiftyone as fo
 
 import fiftyone_plugin as fpl
 from embeddings_app import EmbeddingsPanel, OperatorPrompt, points_in_polygon
-from test_browser import App, app, browser, names_by_map, world  # noqa: F401
+from tests.support.browser import App, app, browser, names_by_map, world  # noqa: F401
 
 pytestmark = pytest.mark.browser
 

@@ -10,19 +10,16 @@ import shutil
 
 import pytest
 
-import fiftyone as fo
 
 import fiftyone_plugin as fpl
-from conftest import REPO_ROOT
+from tests.support import REPO_ROOT
 from fiftyone_plugin.demo import build_dataset, load_model
 from fiftyone_plugin.demo.pipeline import simulate_annotators
 from fiftyone_plugin.maps import display
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = os.path.join(REPO_ROOT, "tests", "artifacts")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+from tests.support.browser import ARTIFACTS, CHROMIUM_FLAGS  # noqa: E402
 
 
 @pytest.fixture(scope="module")

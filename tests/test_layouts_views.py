@@ -251,8 +251,6 @@ def test_delete_layout_removes_both_runs_even_after_a_rename(laid_out):
 
 
 def test_a_layout_key_cannot_replace_another_run(dataset, rgb_images):
-    from test_activation_maps import TinyNet
-
     dataset.add_samples([fo.Sample(filepath=p) for p in rgb_images[:2]])
     fpl.compute_activation_maps(dataset, TinyNet(), top_k=2)
     with pytest.raises(ValueError, match="another run"):
